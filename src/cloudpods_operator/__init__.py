@@ -1,3 +1,3 @@
-"""cloudpods-operator: installs every Cloudpods service from one OnecloudCluster and keeps it on the right image."""
+"""cloudpods-operator: runs every Cloudpods service from one OnecloudCluster, on the right image."""
 
 __version__ = "0.1.0"

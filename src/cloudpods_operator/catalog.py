@@ -1,0 +1,1072 @@
+"""Every Cloudpods component the reference operator runs, as data.
+
+One frozen :class:`Component` per component: where its spec lives, how its images are named,
+which workload it is, its containers, ports, Services, ConfigMap, PVC, placement, privileges,
+and the gates that decide whether it runs (product version, edition, feature flag, default
+``disable``). Facts come from the Go operator (``shared/reference/cloudpods-operator.md`` §3-§5).
+
+A new component is one new entry here; :mod:`render` builds its objects and :mod:`images`
+names its images from nothing but the entry and the spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+from cloudpods_operator.model import ProductVersion
+
+EditionGate = Literal["ee", "ee_or_ese"]
+Feature = Literal["enableCloudNet", "enableS3Gateway", "localVpc"]
+
+CONTROLLER_LABEL = "onecloud.yunion.io/controller"
+HOST_LABEL = "onecloud.yunion.io/host"
+LBAGENT_LABEL = "onecloud.yunion.io/lbagent"
+BAREMETAL_LABEL = "onecloud.yunion.io/baremetal"
+HOST_DEPLOYER_POD_LABEL = "onecloud.yunion.io/host-deployer"
+WORKLOAD_SERVICE_ACCOUNT = "onecloud-operator"
+
+
+class Kind(StrEnum):
+    DEPLOYMENT = "Deployment"
+    DAEMONSET = "DaemonSet"
+    STATEFULSET = "StatefulSet"
+
+
+class Group(StrEnum):
+    """The reference's sync order: etcd, then 29 in sequence, then 25 in parallel."""
+
+    ETCD = "etcd"
+    SEQUENTIAL = "sequential"
+    PARALLEL = "parallel"
+    NOT_RUN = "not-run"
+
+
+ALL: frozenset[ProductVersion] = frozenset({"FullStack", "CMP", "Edge", "LightEdge", "AI"})
+
+
+def products(letters: str) -> frozenset[ProductVersion]:
+    """``"FCELA"`` -> the product versions, in the reference doc's letters."""
+    by_letter: dict[str, ProductVersion] = {
+        "F": "FullStack",
+        "C": "CMP",
+        "E": "Edge",
+        "L": "LightEdge",
+        "A": "AI",
+    }
+    return frozenset(by_letter[c] for c in letters)
+
+
+@dataclass(frozen=True)
+class ImageRule:
+    """How one container's image is named.
+
+    ``source`` is the spec path of the ContainerSpec whose ``repository``/``imageName``/``tag``
+    apply (``None``: the component's own spec). ``fixed`` images (telegraf-init) take only the
+    repository from their source, never ``imageName`` or ``tag``.
+    """
+
+    name: str
+    pinned_tag: str | None = None
+    hyper: bool = False
+    edition: EditionGate | None = None
+    source: str | None = None
+    fixed: bool = False
+
+    @property
+    def edition_name(self) -> str:
+        return f"{self.name}-ee"
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    port: int
+    protocol: Literal["TCP", "UDP"] = "TCP"
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: ImageRule
+    command: tuple[str, ...] = ()
+    ports: tuple[Port, ...] = ()
+    privileged: bool = False
+    capabilities: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    edition: EditionGate | None = None
+    feature: Feature | None = None
+    readiness_port: int | None = None
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str
+    port: int
+    target_port: int
+    node_port: bool = True
+    protocol: Literal["TCP", "UDP"] = "TCP"
+
+
+@dataclass(frozen=True)
+class Service:
+    """``suffix`` is appended to the object name (``-client`` for etcd's client Service)."""
+
+    ports: tuple[ServicePort, ...]
+    headless: bool = False
+    cluster_ip: bool = False
+    suffix: str = ""
+
+
+@dataclass(frozen=True)
+class Volume:
+    storage: str
+    mount: str
+    annotation_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    spec_key: str
+    kind: Kind
+    group: Group
+    containers: tuple[Container, ...]
+    init_containers: tuple[Container, ...] = ()
+    products: frozenset[ProductVersion] = ALL
+    edition: EditionGate | None = None
+    feature: Feature | None = None
+    services: tuple[Service, ...] = ()
+    config: bool = True
+    pvc: Volume | None = None
+    ingress: bool = False
+    node_label: str | None = CONTROLLER_LABEL
+    host_network: bool = False
+    host_paths: tuple[str, ...] = ()
+    service_account: bool = False
+    etcd_tls: bool = False
+    db: str | None = None
+    needs_keystone: bool = True
+    waits_for: tuple[str, ...] = ()
+    placement_key: str | None = None
+    per_zone: bool = False
+    pod_labels: tuple[str, ...] = ()
+    max_unavailable: int | None = None
+    # Runs only when the spec says ``disable: false`` explicitly (apimap, cloudmux, echarts-ssr, influxdb).
+    default_off: bool = False
+    notes: str = ""
+    extra_labels: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def config_path(self) -> str:
+        return f"/etc/yunion/{self.name}.conf"
+
+    @property
+    def placement_spec_key(self) -> str:
+        """The spec whose disable/placement fields apply (host sub-DaemonSets read ``hostagent``)."""
+        return self.placement_key or self.spec_key.split(".")[0]
+
+
+# ---- builders for the two common shapes ------------------------------------------------------
+
+OVS_TAG = "2.12.4-20260415"
+
+
+def _bin(name: str, conf: str | None = None) -> tuple[str, ...]:
+    return (f"/opt/yunion/bin/{name}", "--config", f"/etc/yunion/{conf or name}.conf")
+
+
+def _service(
+    name: str,
+    spec_key: str,
+    port: int,
+    *,
+    letters: str,
+    group: Group,
+    hyper: bool = True,
+    image_name: str | None = None,
+    pinned_tag: str | None = None,
+    edition_image: EditionGate | None = None,
+    container: str | None = None,
+    init: bool = False,
+    readiness: bool = False,
+    privileged: bool = False,
+    **kw: object,
+) -> Component:
+    """A control-plane API service: one container, one NodePort ``api`` Service, a ConfigMap."""
+    rule = ImageRule(image_name or name, pinned_tag=pinned_tag, hyper=hyper, edition=edition_image)
+    main = Container(
+        container or name,
+        rule,
+        command=_bin(name),
+        ports=(Port("api", port),),
+        privileged=privileged,
+        readiness_port=port if readiness else None,
+    )
+    inits = (Container("init", rule, command=(*_bin(name), "--auto-sync-table", "--exit-after-db-init")),)
+    return Component(
+        name=name,
+        spec_key=spec_key,
+        kind=Kind.DEPLOYMENT,
+        group=group,
+        containers=(main,),
+        init_containers=inits if init else (),
+        products=products(letters),
+        services=(Service((ServicePort("api", port, port),)),),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+SEQ, PAR = Group.SEQUENTIAL, Group.PARALLEL
+HOST_PATHS = (
+    "/etc/yunion",
+    "/opt/cloud",
+    "/usr/local",
+    "/dev",
+    "/sys",
+    "/tmp",
+    "/var/run/onecloud",
+    "/var/run/vmware",
+    "/var/run/openvswitch",
+    "/var/log/openvswitch",
+    "/etc/openvswitch",
+)
+OVS_PATHS = ("/var/run/openvswitch", "/var/log/openvswitch", "/etc/openvswitch", "/lib/modules", "/sys")
+
+
+def _host_ds(
+    name: str,
+    container: str,
+    source: str,
+    image: ImageRule,
+    command: tuple[str, ...],
+    *,
+    capabilities: tuple[str, ...] = (),
+    waits_for: tuple[str, ...] = (),
+    feature: Feature | None = None,
+    node_label: str = HOST_LABEL,
+    host_paths: tuple[str, ...] = OVS_PATHS,
+    letters: str = "FELA",
+) -> Component:
+    """A host sub-DaemonSet driven by a ``hostagent`` sub-spec."""
+    return Component(
+        name=name,
+        spec_key=source,
+        kind=Kind.DAEMONSET,
+        group=SEQ,
+        containers=(
+            Container(container, image, command=command, privileged=True, capabilities=capabilities),
+        ),
+        products=products(letters),
+        feature=feature,
+        config=False,
+        node_label=node_label,
+        host_network=True,
+        host_paths=host_paths,
+        needs_keystone=False,
+        waits_for=waits_for,
+        placement_key="hostagent",
+        max_unavailable=3,
+    )
+
+
+OVS = ImageRule("openvswitch", pinned_tag=OVS_TAG, source="hostagent.OvnController")
+
+COMPONENTS: tuple[Component, ...] = (
+    # ---- etcd: the reference's embedded etcd-operator, here a StatefulSet with the same Services
+    Component(
+        name="etcd",
+        spec_key="etcd",
+        kind=Kind.STATEFULSET,
+        group=Group.ETCD,
+        containers=(
+            Container(
+                "etcd",
+                ImageRule("etcd", pinned_tag="3.5.12"),
+                command=("/usr/local/bin/etcd",),
+                ports=(Port("client", 2379), Port("peer", 2380)),
+            ),
+        ),
+        init_containers=(
+            Container(
+                "check-dns", ImageRule("busybox", pinned_tag="1.37.0-glibc", fixed=True, source="etcd")
+            ),
+        ),
+        services=(
+            Service(
+                (ServicePort("client", 2379, 2379, node_port=False), ServicePort("peer", 2380, 2380, False)),
+                headless=True,
+            ),
+            Service((ServicePort("client", 2379, 2379),), suffix="-client"),
+        ),
+        config=False,
+        products=products("FCELA"),
+        needs_keystone=False,
+        notes="bare Pods from an embedded etcd-operator in the reference; a StatefulSet here",
+    ),
+    # ---- the sequential group, in the reference's order
+    Component(
+        name="keystone",
+        spec_key="keystone",
+        kind=Kind.DEPLOYMENT,
+        group=SEQ,
+        containers=(
+            Container(
+                "keystone",
+                ImageRule("keystone", hyper=True),
+                command=_bin("keystone"),
+                ports=(Port("public", 30500), Port("admin", 30357)),
+                readiness_port=30500,
+            ),
+        ),
+        init_containers=(
+            Container(
+                "init",
+                ImageRule("keystone", hyper=True),
+                command=(*_bin("keystone"), "--auto-sync-table", "--exit-after-db-init"),
+            ),
+        ),
+        products=products("FCELA"),
+        services=(Service((ServicePort("public", 30500, 30500), ServicePort("admin", 30357, 30357))),),
+        db="keystone",
+        needs_keystone=False,
+    ),
+    Component(
+        name="victoria-metrics",
+        spec_key="victoriaMetrics",
+        kind=Kind.DEPLOYMENT,
+        group=SEQ,
+        containers=(
+            Container(
+                "victoria-metrics",
+                ImageRule("victoria-metrics", pinned_tag="v1.129.1-1"),
+                command=(
+                    "/victoria-metrics-prod",
+                    "--httpListenAddr=:30428",
+                    "--storageDataPath=/storage",
+                    "--retentionPeriod=93d",
+                    "--envflag.prefix=VM_",
+                ),
+                ports=(Port("api", 30428),),
+                readiness_port=30428,
+            ),
+        ),
+        products=products("FCELA"),
+        services=(Service((ServicePort("api", 30428, 30428),)),),
+        config=False,
+        pvc=Volume("20G", "/storage"),
+        needs_keystone=False,
+    ),
+    Component(
+        name="telegraf",
+        spec_key="telegraf",
+        kind=Kind.DAEMONSET,
+        group=SEQ,
+        containers=(
+            Container(
+                "telegraf",
+                ImageRule("telegraf", pinned_tag="release-1.36.4-6"),
+                command=("/usr/bin/telegraf", "-config", "/etc/telegraf/telegraf.conf"),
+                privileged=True,
+                env=(
+                    ("HOST_ETC", "/hostfs/etc"),
+                    ("HOST_PROC", "/hostfs/proc"),
+                    ("HOST_SYS", "/hostfs/sys"),
+                    ("HOST_VAR", "/hostfs/var"),
+                    ("HOST_RUN", "/hostfs/run"),
+                    ("HOST_MOUNT_PREFIX", "/hostfs"),
+                ),
+            ),
+            Container(
+                "telegraf-raid-plugin",
+                ImageRule(
+                    "telegraf-raid-plugin", pinned_tag="v4.0-20260115.0", source="telegraf.TelegrafRaid"
+                ),
+                privileged=True,
+            ),
+        ),
+        init_containers=(
+            Container(
+                "telegraf-init",
+                ImageRule("telegraf-init", pinned_tag="release-1.36-1", fixed=True, source="telegraf"),
+                privileged=True,
+            ),
+        ),
+        products=products("FELA"),
+        config=False,
+        node_label=None,
+        host_network=True,
+        host_paths=("/", "/etc/telegraf"),
+        service_account=True,
+        needs_keystone=False,
+        max_unavailable=20,
+    ),
+    _service(
+        "region",
+        "regionServer",
+        30888,
+        letters="FCELA",
+        group=SEQ,
+        edition_image="ee",
+        init=True,
+        readiness=True,
+        etcd_tls=True,
+        service_account=True,
+        db="yunioncloud",
+    ),
+    _service("scheduler", "scheduler", 30887, letters="FCELA", group=SEQ),
+    _service(
+        "kubeserver",
+        "kubeserver",
+        30442,
+        letters="FCELA",
+        group=SEQ,
+        hyper=False,
+        init=True,
+        etcd_tls=True,
+        service_account=True,
+        db="kubeserver",
+    ),
+    Component(
+        name="webconsole",
+        spec_key="webconsole",
+        kind=Kind.DEPLOYMENT,
+        group=SEQ,
+        containers=(
+            Container(
+                "web",
+                ImageRule("webconsole", hyper=True),
+                command=_bin("webconsole"),
+                ports=(Port("api", 30899),),
+            ),
+            Container(
+                "guacd",
+                ImageRule("guacd", pinned_tag="1.6.0", source="webconsole.Guacd"),
+                command=("/opt/guacamole/sbin/guacd", "-b", "0.0.0.0", "-L", "info", "-f"),
+                ports=(Port("guacd", 4822),),
+            ),
+        ),
+        products=products("FCELA"),
+        services=(Service((ServicePort("api", 30899, 30899),)),),
+        db="webconsole",
+    ),
+    _service(
+        "glance",
+        "glance",
+        30292,
+        letters="FCELA",
+        group=SEQ,
+        init=True,
+        privileged=True,
+        pvc=Volume("100G", "/data", "/opt/cloud/workspace/data/glance"),
+        host_paths=("/opt/cloud", "/var/run", "/dev"),
+        pod_labels=(HOST_DEPLOYER_POD_LABEL,),
+        db="glance",
+    ),
+    Component(
+        name="region-dns",
+        spec_key="regionDNS",
+        kind=Kind.DAEMONSET,
+        group=SEQ,
+        containers=(
+            Container(
+                "region-dns",
+                ImageRule("region-dns"),
+                command=("/opt/yunion/bin/region-dns", "-conf", "/etc/yunion/region-dns.conf"),
+                ports=(Port("dns", 53, "UDP"), Port("dns-tcp", 53)),
+            ),
+        ),
+        products=products("FCELA"),
+        services=(Service((), headless=True),),
+        host_network=True,
+    ),
+    Component(
+        name="yunionagent",
+        spec_key="yunionagent",
+        kind=Kind.DAEMONSET,
+        group=SEQ,
+        containers=(
+            Container(
+                "yunionagent",
+                ImageRule("yunionagent", hyper=True),
+                command=_bin("yunionagent"),
+                ports=(Port("api", 30898),),
+            ),
+        ),
+        products=products("FCE"),
+        edition="ee_or_ese",
+        services=(Service((), headless=True),),
+        host_network=True,
+        service_account=True,
+        db="yunionagent",
+    ),
+    _service(
+        "ansibleserver",
+        "ansibleserver",
+        30890,
+        letters="FCEA",
+        group=SEQ,
+        container="server",
+        db="yunionansible",
+    ),
+    Component(
+        name="apigateway",
+        spec_key="apiGateway",
+        kind=Kind.DEPLOYMENT,
+        group=SEQ,
+        containers=(
+            Container(
+                "api",
+                ImageRule("apigateway", hyper=True, edition="ee_or_ese"),
+                command=_bin("apigateway"),
+                ports=(Port("api", 30300),),
+                readiness_port=30300,
+            ),
+            Container(
+                "ws",
+                ImageRule("apigateway", hyper=True, edition="ee_or_ese"),
+                command=("/opt/yunion/bin/ws", "--config", "/etc/yunion/apigateway.conf"),
+                ports=(Port("ws", 30443),),
+                edition="ee_or_ese",
+            ),
+        ),
+        products=products("FCELA"),
+        services=(Service((ServicePort("api", 30300, 30300), ServicePort("ws", 30443, 30443))),),
+    ),
+    _service(
+        "meter",
+        "meter",
+        30909,
+        letters="FCE",
+        group=SEQ,
+        init=True,
+        readiness=True,
+        edition="ee",
+        db="yunionmeter",
+    ),
+    _service(
+        "billing",
+        "billing",
+        30404,
+        letters="FCE",
+        group=SEQ,
+        init=True,
+        edition="ee",
+        db="yunionbilling",
+    ),
+    Component(
+        name="esxi-agent",
+        spec_key="esxiagent",
+        kind=Kind.DEPLOYMENT,
+        group=SEQ,
+        containers=(
+            Container(
+                "esxi-agent",
+                ImageRule("esxi-agent", hyper=True),
+                command=_bin("esxi-agent"),
+                ports=(Port("api", 30883),),
+                privileged=True,
+            ),
+        ),
+        products=products("FCE"),
+        host_paths=("/opt/cloud", "/var/run"),
+        pod_labels=(HOST_DEPLOYER_POD_LABEL,),
+        per_zone=True,
+    ),
+    Component(
+        name="ovn-north",
+        spec_key="ovnNorth",
+        kind=Kind.DEPLOYMENT,
+        group=SEQ,
+        containers=(
+            Container(
+                "ovn-north",
+                ImageRule("openvswitch", pinned_tag=OVS_TAG),
+                command=("/start.sh", "north"),
+                ports=(Port("north-db", 6641), Port("south-db", 6642)),
+                capabilities=("SYS_NICE",),
+            ),
+        ),
+        products=products("FELA"),
+        feature="localVpc",
+        services=(Service((ServicePort("north-db", 32241, 6641), ServicePort("south-db", 32242, 6642))),),
+        config=False,
+        needs_keystone=False,
+    ),
+    _service("apimap", "apiMap", 31999, letters="FE", group=SEQ, default_off=True),
+    _service("vpcagent", "vpcAgent", 30932, letters="FELA", group=SEQ, feature="localVpc"),
+    Component(
+        name="host-deployer",
+        spec_key="hostdeployer",
+        kind=Kind.DAEMONSET,
+        group=SEQ,
+        containers=(
+            Container(
+                "host-deployer",
+                ImageRule("host-deployer"),
+                command=("/opt/yunion/bin/host-deployer", "--config", "/etc/yunion/host.conf"),
+                privileged=True,
+            ),
+        ),
+        products=products("FE"),
+        config=False,
+        node_label=HOST_LABEL,
+        host_network=True,
+        host_paths=HOST_PATHS,
+        needs_keystone=False,
+        max_unavailable=999,
+        notes="reads the host ConfigMap; node affinity host=enable or controller=enable in the reference",
+    ),
+    _host_ds(
+        "host-image",
+        "host-image",
+        "hostimage",
+        ImageRule("host-image", pinned_tag="v1.0.8"),
+        ("/opt/yunion/bin/host-image", "--config", "/etc/yunion/host.conf"),
+        host_paths=HOST_PATHS,
+        letters="FE",
+    ),
+    Component(
+        name="host",
+        spec_key="hostagent",
+        kind=Kind.DAEMONSET,
+        group=SEQ,
+        containers=(
+            Container(
+                "host",
+                ImageRule("host", hyper=True),
+                command=("/opt/yunion/bin/host", "--config", "/etc/yunion/host.conf"),
+                ports=(Port("api", 8885),),
+                privileged=True,
+                env=(("HOST_SYSTEM_SERVICES_OFF", "host-deployer,host_sdnagent,telegraf"),),
+            ),
+        ),
+        products=products("FEL"),
+        node_label=HOST_LABEL,
+        host_network=True,
+        host_paths=HOST_PATHS,
+        pod_labels=(HOST_DEPLOYER_POD_LABEL,),
+        max_unavailable=3,
+    ),
+    _host_ds(
+        "host-sdnagent",
+        "sdnagent",
+        "hostagent.SdnAgent",
+        ImageRule("sdnagent", hyper=True, source="hostagent.SdnAgent"),
+        ("/opt/yunion/bin/sdnagent", "--config", "/etc/yunion/host.conf"),
+        host_paths=HOST_PATHS,
+    ),
+    _host_ds(
+        "host-ovn-controller",
+        "ovn-controller",
+        "hostagent.OvnController",
+        OVS,
+        ("/start.sh", "controller"),
+        capabilities=("NET_ADMIN", "SYS_MODULE", "SYS_NICE"),
+        waits_for=("host-ovs-vswitchd",),
+        feature="localVpc",
+    ),
+    _host_ds(
+        "host-ovsdb-server",
+        "ovsdb-server",
+        "hostagent.OvnController",
+        OVS,
+        ("/start.sh", "ovsdb"),
+        capabilities=("SYS_NICE",),
+    ),
+    _host_ds(
+        "host-ovs-vswitchd",
+        "ovs-vswitchd",
+        "hostagent.OvnController",
+        OVS,
+        ("/start.sh", "vswitchd"),
+        capabilities=("NET_ADMIN", "SYS_MODULE", "SYS_NICE"),
+        waits_for=("host-ovsdb-server",),
+    ),
+    _host_ds(
+        "host-health",
+        "host-health",
+        "hostagent.HostHealth",
+        ImageRule("host-health", pinned_tag="v0.0.4", source="hostagent.HostHealth"),
+        ("/opt/yunion/bin/host-health", "--config", "/etc/yunion/host.conf"),
+        host_paths=HOST_PATHS,
+    ),
+    _service(
+        "monitor",
+        "monitor",
+        30093,
+        letters="FCELA",
+        group=SEQ,
+        edition_image="ee",
+        db="monitor",
+    ),
+    _service("cloudmon", "cloudmon", 30931, letters="FCE", group=SEQ, edition_image="ee"),
+    Component(
+        name="web",
+        spec_key="web",
+        kind=Kind.DEPLOYMENT,
+        group=SEQ,
+        containers=(
+            Container(
+                "web",
+                ImageRule("web", edition="ee_or_ese"),
+                command=("nginx", "-g", "daemon off;"),
+                ports=(Port("http", 80),),
+            ),
+            Container(
+                "overview",
+                ImageRule("dashboard-overview", source="web.Overview"),
+                ports=(Port("overview", 8080),),
+                edition="ee",
+            ),
+            Container(
+                "docs", ImageRule("docs-ee", source="web.Docs"), ports=(Port("docs", 8081),), edition="ee"
+            ),
+        ),
+        products=products("FCELA"),
+        services=(
+            Service(
+                (
+                    ServicePort("http", 80, 80, False),
+                    ServicePort("https", 443, 443, False),
+                    ServicePort("overview", 8080, 8080, False),
+                    ServicePort("docs", 8081, 8081, False),
+                ),
+                cluster_ip=True,
+            ),
+        ),
+        ingress=True,
+        needs_keystone=False,
+    ),
+    # ---- the parallel group
+    _service(
+        "logger",
+        "logger",
+        30999,
+        letters="FCELA",
+        group=PAR,
+        init=True,
+        db="yunionlogger",
+    ),
+    Component(
+        name="climc",
+        spec_key="climc",
+        kind=Kind.DEPLOYMENT,
+        group=PAR,
+        containers=(
+            Container(
+                "climc",
+                ImageRule("climc", edition="ee_or_ese"),
+                command=("bash", "/opt/climc-entrypoint.sh"),
+                env=(
+                    ("OS_USERNAME", "sysadmin"),
+                    ("OS_PROJECT_NAME", "system"),
+                    ("YUNION_INSECURE", "true"),
+                    ("EDITOR", "vim"),
+                ),
+            ),
+        ),
+        products=products("FCELA"),
+    ),
+    Component(
+        name="cloudmux",
+        spec_key="cloudmux",
+        kind=Kind.DEPLOYMENT,
+        group=PAR,
+        containers=(Container("cloudmux", ImageRule("cloudmux"), command=("tail", "-f", "/dev/null")),),
+        products=products("FCE"),
+        config=False,
+        needs_keystone=False,
+        default_off=True,
+    ),
+    _service(
+        "autoupdate",
+        "autoupdate",
+        30981,
+        letters="FCELA",
+        group=PAR,
+        init=True,
+        edition="ee",
+        service_account=True,
+        db="autoupdate",
+    ),
+    _service(
+        "cloudnet",
+        "cloudnet",
+        30891,
+        letters="F",
+        group=PAR,
+        hyper=False,
+        container="server",
+        feature="enableCloudNet",
+        db="yunioncloudnet",
+    ),
+    _service(
+        "cloudproxy",
+        "cloudproxy",
+        30882,
+        letters="FCE",
+        group=PAR,
+        hyper=False,
+        container="server",
+        db="yunioncloudproxy",
+    ),
+    _service(
+        "cloudevent",
+        "cloudevent",
+        30892,
+        letters="FC",
+        group=PAR,
+        container="server",
+        db="yunioncloudevent",
+    ),
+    _service("devtool", "devtool", 30997, letters="FCEA", group=PAR, db="devtool"),
+    _service(
+        "yunionconf",
+        "yunionconf",
+        30889,
+        letters="FCELA",
+        group=PAR,
+        db="yunionconf",
+    ),
+    _service(
+        "s3gateway",
+        "s3gateway",
+        30884,
+        letters="FC",
+        group=PAR,
+        hyper=False,
+        feature="enableS3Gateway",
+    ),
+    _service(
+        "notify",
+        "notify",
+        30777,
+        letters="FCELA",
+        group=PAR,
+        init=True,
+        etcd_tls=True,
+        db="notify",
+    ),
+    Component(
+        name="baremetal-agent",
+        spec_key="baremetalagent",
+        kind=Kind.DEPLOYMENT,
+        group=PAR,
+        containers=(
+            Container(
+                "baremetal-agent",
+                ImageRule("baremetal-agent"),
+                command=_bin("baremetal-agent"),
+                ports=(Port("api", 8879),),
+                privileged=True,
+            ),
+        ),
+        products=products("FE"),
+        pvc=Volume("100G", "/opt/cloud/workspace"),
+        node_label=BAREMETAL_LABEL,
+        host_network=True,
+        per_zone=True,
+        notes="0 replicas while no node carries onecloud.yunion.io/baremetal=enable",
+    ),
+    Component(
+        name="onecloud-service-operator",
+        spec_key="onecloudServiceOperator",
+        kind=Kind.DEPLOYMENT,
+        group=PAR,
+        containers=(
+            Container(
+                "manager",
+                ImageRule("onecloud-service-operator"),
+                command=("/manager", "--config", "/etc/yunion/oro.conf"),
+                ports=(Port("api", 30885),),
+            ),
+        ),
+        init_containers=(
+            Container(
+                "init",
+                ImageRule("onecloud-service-operator"),
+                command=("kubectl", "apply", "-f", "/etc/crds/"),
+            ),
+        ),
+        products=products("FCE"),
+        services=(Service((ServicePort("api", 30885, 30885),)),),
+        service_account=True,
+    ),
+    Component(
+        name="itsm",
+        spec_key="itsm",
+        kind=Kind.DEPLOYMENT,
+        group=PAR,
+        containers=(
+            Container(
+                "itsm",
+                ImageRule("itsm"),
+                ports=(Port("api", 30595),),
+                env=(("JAVA_APP_JAR", "itsm.jar"), ("JAVA_OPTIONS", "-Xms1024M -Xmx1024M")),
+            ),
+        ),
+        products=products("FCE"),
+        edition="ee",
+        services=(Service((ServicePort("api", 30595, 30595),)),),
+        db="itsm_engine",
+    ),
+    _service(
+        "cloudid",
+        "cloudid",
+        30893,
+        letters="FC",
+        group=PAR,
+        container="server",
+        db="yunioncloudid",
+    ),
+    _service(
+        "suggestion",
+        "suggestion",
+        30987,
+        letters="FCEA",
+        group=PAR,
+        edition="ee",
+        db="suggestion",
+    ),
+    _service(
+        "scheduledtask",
+        "scheduledtask",
+        30978,
+        letters="FCEA",
+        group=PAR,
+        init=True,
+    ),
+    _service("report", "report", 30967, letters="FCEA", group=PAR, edition="ee", db="report"),
+    Component(
+        name="lbagent",
+        spec_key="lbagent",
+        kind=Kind.DAEMONSET,
+        group=PAR,
+        containers=(
+            Container(
+                "lbagent",
+                ImageRule("lbagent", hyper=True),
+                command=_bin("lbagent"),
+                privileged=True,
+            ),
+            Container(
+                "ovn-controller",
+                ImageRule("openvswitch", pinned_tag=OVS_TAG, source="lbagent.OvnController"),
+                command=("/start.sh", "controller"),
+                privileged=True,
+                capabilities=("SYS_NICE",),
+                feature="localVpc",
+            ),
+        ),
+        products=products("FEA"),
+        node_label=LBAGENT_LABEL,
+        host_network=True,
+        host_paths=("/etc/yunion", "/opt/cloud", "/var/run/openvswitch"),
+        max_unavailable=3,
+    ),
+    Component(
+        name="echarts-ssr",
+        spec_key="echartsSSR",
+        kind=Kind.DEPLOYMENT,
+        group=PAR,
+        containers=(
+            Container(
+                "echarts-ssr", ImageRule("echarts-ssr", pinned_tag="v0.0.6"), ports=(Port("server", 8081),)
+            ),
+        ),
+        products=products("FCE"),
+        edition="ee",
+        services=(Service((ServicePort("server", 8081, 8081, False),), cluster_ip=True),),
+        config=False,
+        needs_keystone=False,
+        default_off=True,
+    ),
+    _service(
+        "bastionhost",
+        "bastionHost",
+        30983,
+        letters="FCE",
+        group=PAR,
+        init=True,
+        edition="ee",
+        db="bastionhost",
+    ),
+    _service("extdb", "extdb", 30991, letters="FCE", group=PAR, edition="ee", db="extdb"),
+    _service("llm", "llm", 31512, letters="FCEA", group=PAR, db="llm"),
+    _service(
+        "mcp-server",
+        "mcpServer",
+        30876,
+        letters="FCEA",
+        group=PAR,
+        edition_image="ee",
+    ),
+    _service(
+        "aiproxy",
+        "aiproxy",
+        31513,
+        letters="FCEA",
+        group=PAR,
+        ingress=True,
+        db="aiproxy",
+    ),
+    # ---- in the reference's types but not run by it: planned only when enabled explicitly
+    _service(
+        "influxdb",
+        "influxdb",
+        30086,
+        letters="FCE",
+        group=Group.NOT_RUN,
+        hyper=False,
+        pinned_tag="1.7.7",
+        default_off=True,
+        pvc=Volume("20G", "/var/lib/influxdb"),
+        needs_keystone=False,
+    ),
+)
+
+BY_NAME: dict[str, Component] = {c.name: c for c in COMPONENTS}
+SPEC_KEYS: frozenset[str] = frozenset(c.spec_key.split(".")[0] for c in COMPONENTS) | {"monitorStack"}
+
+# Keystone service accounts of the reference's cluster config (§5); passwords live in Secrets here.
+KEYSTONE_USERS: dict[str, str] = {
+    "region": "regionadmin",
+    "glance": "glance",
+    "logger": "loggeradmin",
+    "yunionagent": "yunionagent",
+    "yunionconf": "yunionconf",
+    "kubeserver": "kubeserver",
+    "ansibleserver": "ansibleadmin",
+    "cloudnet": "cloudnetadmin",
+    "cloudproxy": "cloudproxyadmin",
+    "cloudevent": "cloudeventadmin",
+    "notify": "notify",
+    "devtool": "devtooladmin",
+    "meter": "meterdocker",
+    "billing": "billingadmin",
+    "monitor": "monitoradmin",
+    "suggestion": "suggestion",
+    "itsm": "itsm",
+    "cloudid": "cloudidadmin",
+    "webconsole": "webconsole",
+    "report": "report",
+    "autoupdate": "autoupdate",
+    "bastionhost": "bastionhost",
+    "extdb": "extdb",
+    "llm": "llmadmin",
+    "aiproxy": "aiproxy-admin",
+    "apigateway": "yunionapi",
+    "host": "hostadmin",
+    "baremetal-agent": "baremetal",
+    "s3gateway": "s3gatewayadm",
+    "esxi-agent": "esxiagent",
+    "vpcagent": "vpcagentadmin",
+    "onecloud-service-operator": "osOperator",
+    "lbagent": "lbagentadm",
+    "mcp-server": "mcp-server-admin",
+    "cloudmon": "cloudmon",
+}
+# DB users that differ from the DB name (monitor's DB is "monitor", its user "yunionmonitor").
+DB_USERS: dict[str, str] = {"monitor": "yunionmonitor"}

@@ -1,0 +1,154 @@
+"""The OnecloudCluster CRD, generated from :mod:`model` so the schema can never drift from the code.
+
+pydantic's JSON Schema is turned into a Kubernetes *structural* schema: ``$ref`` inlined,
+``Optional`` collapsed, ``int | str`` quantities marked ``x-kubernetes-int-or-string``, free-form
+Kubernetes types (affinity, dnsConfig, etcd's pod policy) marked
+``x-kubernetes-preserve-unknown-fields`` — the only places unknown keys survive.
+``crd/`` and the chart's ``crds/`` hold the output; a unit test fails when either differs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cloudpods_operator.model import MAX_CLUSTER_NAME, OnecloudClusterSpec, OnecloudClusterStatus
+
+GROUP = "onecloud.yunion.io"
+PLURAL = "onecloudclusters"
+CRD_NAME = f"{PLURAL}.{GROUP}"
+CRD_FILE = f"{CRD_NAME}.yaml"
+
+Schema = dict[str, Any]
+_DROP = {"title", "default", "additionalProperties", "$defs"}
+
+
+def _structural(node: Schema, defs: dict[str, Schema]) -> Schema:
+    if "$ref" in node:
+        return _structural(defs[node["$ref"].rsplit("/", 1)[1]], defs)
+    if "anyOf" in node:
+        return _any_of(node, defs)
+    if not node or node == {"type": "object"}:
+        return {"x-kubernetes-preserve-unknown-fields": True}
+    out: Schema = {}
+    for key, value in node.items():
+        if key in _DROP or key == "required":
+            continue
+        if key == "properties":
+            out["properties"] = {k: _structural(v, defs) for k, v in value.items()}
+        elif key == "items":
+            out["items"] = _structural(value, defs)
+        elif key == "const":
+            out["enum"] = [value]
+        else:
+            out[key] = value
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        inner = _structural(extra, defs)
+        if inner.get("x-kubernetes-preserve-unknown-fields"):
+            out["x-kubernetes-preserve-unknown-fields"] = True
+        else:
+            out["additionalProperties"] = inner
+    if "enum" in out and "type" not in out:
+        out["type"] = "string"
+    if "required" in node:
+        out["required"] = node["required"]
+    return out
+
+
+def _any_of(node: Schema, defs: dict[str, Schema]) -> Schema:
+    options = [o for o in node["anyOf"] if o.get("type") != "null"]
+    types = {o.get("type") for o in options}
+    extra = {k: v for k, v in node.items() if k not in ("anyOf", "title", "default")}
+    if types == {"integer", "string"}:
+        return {**extra, "x-kubernetes-int-or-string": True}
+    if len(options) != 1:
+        raise ValueError(f"cannot express anyOf {node['anyOf']} structurally")
+    return {**_structural(options[0], defs), **extra}
+
+
+def _schema_of(model: type[OnecloudClusterSpec] | type[OnecloudClusterStatus]) -> Schema:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return _structural(raw, raw.get("$defs", {}))
+
+
+def build_crd() -> Schema:
+    spec = _schema_of(OnecloudClusterSpec)
+    spec["description"] = "The Cloudpods cluster to run; JSON keys as the reference operator's."
+    status = _schema_of(OnecloudClusterStatus)
+    status["description"] = "Written by the operator only, through the status subresource."
+    root: Schema = {
+        "type": "object",
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+        "x-kubernetes-validations": [
+            {
+                "rule": f"self.metadata.name.size() <= {MAX_CLUSTER_NAME}",
+                "message": f"name must be at most {MAX_CLUSTER_NAME} characters: objects are named "
+                "<name>-<component> and Service names are limited to 63",
+            },
+            {
+                "rule": "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+                "message": "name must start with a letter: it prefixes Service names (DNS-1035 labels)",
+            },
+        ],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": CRD_NAME},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": "OnecloudCluster",
+                "listKind": "OnecloudClusterList",
+                "plural": PLURAL,
+                "singular": "onecloudcluster",
+                "shortNames": ["onecloud", "oc"],
+                "categories": ["cloudpods"],
+            },
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": _printer_columns(),
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
+def _printer_columns() -> list[Schema]:
+    ready = '.status.conditions[?(@.type=="Ready")]'
+    return [
+        {
+            "name": "Keystone",
+            "type": "string",
+            "jsonPath": ".status.components.keystone.image",
+            "description": "The image keystone runs (read from status: the operator never writes the spec)",
+        },
+        {"name": "Version", "type": "string", "jsonPath": ".status.version"},
+        {"name": "Ready", "type": "string", "jsonPath": f"{ready}.status"},
+        {"name": "Reason", "type": "string", "jsonPath": f"{ready}.reason", "priority": 1},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
+def render_yaml() -> str:
+    header = "# Generated by `cloudpods-operator crd` from src/cloudpods_operator/model.py: do not edit.\n"
+    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
+
+
+def crd_paths(root: Path) -> list[Path]:
+    return [root / "crd" / CRD_FILE, root / "charts" / "cloudpods-operator" / "crds" / CRD_FILE]

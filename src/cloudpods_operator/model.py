@@ -1,0 +1,454 @@
+"""The OnecloudCluster resource as typed pydantic v2 models.
+
+JSON keys are exactly the Go operator's (``imageRepository``, ``regionServer``, ``db_engine``,
+``Guacd``, ``SdnAgent`` ...), so a CR written for the reference parses here and round-trips:
+``OnecloudCluster.model_validate(d).to_dict() == d`` for every key the reference accepts.
+Keys the reference does not know are refused (``extra="forbid"``), which the CRD mirrors by
+pruning them (and ``kubectl`` refuses them with its default strict field validation).
+
+Neighbours: :mod:`catalog` says which spec key each component reads; :mod:`images` resolves
+images from these models; :mod:`crdgen` turns them into the CRD's OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.alias_generators import to_camel
+
+# The OCI distribution reference grammar (github.com/distribution/reference), written so that
+# Python's ``re``, pydantic's Rust regex and Go's RE2 (the API server) all read it the same way.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+REPOSITORY_PATTERN = rf"^{_DOMAIN}(?:/{_PATH_COMPONENT})*$"
+IMAGE_NAME_PATTERN = rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$"
+TAG_PATTERN = rf"^{_TAG}$"
+IMAGE_PATTERN = rf"^{_DOMAIN}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@sha256:[a-f0-9]{{64}})?$"
+
+DEFAULT_IMAGE_REPOSITORY = "registry.cn-beijing.aliyuncs.com/yunionio"
+DEFAULT_VERSION = "latest"
+EDITION_ANNOTATION = "onecloud.yunion.io/edition"
+# "-onecloud-service-operator-slave" is the longest suffix the catalog adds to a cluster's name.
+MAX_CLUSTER_NAME = 63 - len("-onecloud-service-operator-slave")
+
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+ProductVersion = Literal["FullStack", "CMP", "Edge", "LightEdge", "AI"]
+Edition = Literal["ce", "ce/support", "ee"]
+DBEngine = Literal["mysql", "clickhouse", "dameng"]
+EDITIONS: tuple[Edition, ...] = ("ce", "ce/support", "ee")
+PRODUCT_VERSIONS: tuple[ProductVersion, ...] = ("FullStack", "CMP", "Edge", "LightEdge", "AI")
+
+Quantity = int | str
+
+
+class _Model(BaseModel):
+    """Base: camelCase JSON keys from snake_case names, unknown keys refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        serialize_by_alias=True,
+    )
+
+
+class ResourceAmounts(_Model):
+    cpu: Quantity | None = Field(default=None, json_schema_extra={"x-kubernetes-int-or-string": True})
+    memory: Quantity | None = Field(default=None, json_schema_extra={"x-kubernetes-int-or-string": True})
+    storage: str | None = None
+
+
+class Toleration(_Model):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class LocalObjectReference(_Model):
+    name: str
+
+
+class ContainerSpec(_Model):
+    """How one container's image is chosen. ``image`` is accepted for compatibility and ignored:
+    the reference overwrites it on every pass, so the image is always recomputed (see images.py)."""
+
+    image: str | None = Field(default=None, pattern=IMAGE_PATTERN, max_length=512)
+    repository: str | None = Field(default=None, pattern=REPOSITORY_PATTERN, max_length=255)
+    image_name: str | None = Field(default=None, pattern=IMAGE_NAME_PATTERN, max_length=255)
+    tag: str | None = Field(default=None, pattern=TAG_PATTERN)
+    image_pull_policy: PullPolicy | None = None
+    requests: ResourceAmounts | None = None
+    limits: ResourceAmounts | None = None
+
+
+class _Placement(ContainerSpec):
+    disable: bool = False
+    affinity: dict[str, JsonValue] | None = None
+    node_selector: dict[str, str] | None = None
+    tolerations: list[Toleration] | None = None
+    annotations: dict[str, str] | None = None
+    image_pull_secrets: list[LocalObjectReference] | None = None
+
+
+class DeploymentSpec(_Placement):
+    """A control-plane service run as a Deployment."""
+
+    replicas: int | None = Field(default=None, ge=0, le=2147483647)
+    dns_config: dict[str, JsonValue] | None = None
+    slave_replicas: int | None = Field(default=None, ge=0, le=1000, alias="slave_replicas")
+
+
+class ServiceSpec(_Model):
+    internal_only: bool | None = None
+    node_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class DeploymentServicePortSpec(DeploymentSpec):
+    service: ServiceSpec | None = None
+    db_engine: DBEngine | None = Field(default=None, alias="db_engine")
+
+
+class KeystoneSpec(DeploymentServicePortSpec):
+    disable_tls: bool | None = Field(default=None, alias="disableTLS")
+    public_service: ServiceSpec | None = None
+    admin_service: ServiceSpec | None = None
+    bootstrap_password: str | None = None
+
+
+class RegionSpec(DeploymentServicePortSpec):
+    dns_server: str | None = None
+    dns_domain: str | None = None
+
+
+class StatefulDeploymentSpec(DeploymentServicePortSpec):
+    storage_class_name: str | None = None
+
+
+class ZoneStatefulDeploymentSpec(StatefulDeploymentSpec):
+    zones: list[str] | None = None
+
+
+class GlanceSpec(StatefulDeploymentSpec):
+    switch_to_s3: bool | None = Field(default=None, alias="switchToS3")
+
+
+class WebconsoleSpec(DeploymentServicePortSpec):
+    guacd: ContainerSpec | None = Field(default=None, alias="Guacd")
+
+
+class VictoriaMetricsSpec(StatefulDeploymentSpec):
+    rentention_period_days: int | None = Field(default=None, ge=1, alias="rententionPeriodDays")
+
+
+class NotifySpec(StatefulDeploymentSpec):
+    plugins: ContainerSpec | None = None
+
+
+class APIGatewaySpec(DeploymentServicePortSpec):
+    api_service: ServiceSpec | None = None
+    ws_service: ServiceSpec | None = None
+    cors_hosts: list[str] | None = None
+
+
+class WebSpec(DeploymentServicePortSpec):
+    use_http: bool | None = Field(default=None, alias="useHTTP")
+    overview: ContainerSpec | None = Field(default=None, alias="Overview")
+    docs: ContainerSpec | None = Field(default=None, alias="Docs")
+
+
+class CloudmonSpec(DeploymentServicePortSpec):
+    cloudmon_ping_duration: int | None = Field(default=None, alias="CloudmonPingDuration")
+
+
+class OptionalDeploymentSpec(DeploymentSpec):
+    """echarts-ssr and cloudmux: off unless ``disable: false`` is written explicitly."""
+
+    disable: bool = True
+
+
+class DaemonSetSpec(_Placement):
+    """A node agent run as a DaemonSet."""
+
+    update_strategy: Literal["RollingUpdate", "OnDelete"] | None = None
+    max_unavailable: int | None = Field(default=None, ge=0)
+
+
+class DaemonSetServiceSpec(DaemonSetSpec):
+    service: ServiceSpec | None = None
+    db_engine: DBEngine | None = Field(default=None, alias="db_engine")
+
+
+class RegionDNSProxy(_Model):
+    from_: str = Field(alias="from")
+    to: list[str] | None = None
+
+
+class RegionDNSSpec(DaemonSetSpec):
+    cache_ttl: int | None = Field(default=None, ge=0, alias="cache_ttl")
+    proxies: list[RegionDNSProxy] | None = None
+    in_cloud_only: bool | None = Field(default=None, alias="in_cloud_only")
+
+
+class HostAgentSpec(DaemonSetSpec):
+    sdn_agent: ContainerSpec | None = Field(default=None, alias="SdnAgent")
+    ovn_controller: ContainerSpec | None = Field(default=None, alias="OvnController")
+    host_health: ContainerSpec | None = Field(default=None, alias="HostHealth")
+    ovn_encap_ip_detection_method: str | None = Field(default=None, alias="OvnEncapIpDetectionMethod")
+    disable_security_group: bool | None = None
+    manage_ntp_configuration: bool | None = None
+    host_cpu_passthrough: bool | None = None
+    default_qemu_version: str | None = None
+    max_unavailable_count: int | None = Field(default=None, ge=1)
+
+
+class LbagentSpec(DaemonSetSpec):
+    ovn_controller: ContainerSpec | None = Field(default=None, alias="OvnController")
+    max_unavailable_count: int | None = Field(default=None, ge=1)
+
+
+class TelegrafSpec(DaemonSetSpec):
+    init_container_image: str | None = Field(default=None, pattern=IMAGE_PATTERN)
+    enable_raid_plugin: bool | None = None
+    telegraf_config_dir: str | None = None
+    telegraf_raid: ContainerSpec | None = Field(default=None, alias="TelegrafRaid")
+
+
+class EtcdSpec(_Model):
+    """The reference embeds coreos' EtcdClusterSpec; its pod policy and TLS blocks are kept verbatim."""
+
+    disable: bool = False
+    enable_tls: bool | None = None
+    size: int | None = Field(default=None, ge=0, le=9)
+    repository: str | None = Field(default=None, pattern=REPOSITORY_PATTERN)
+    version: str | None = Field(default=None, pattern=TAG_PATTERN)
+    paused: bool | None = None
+    pod: dict[str, JsonValue] | None = None
+    tls: dict[str, JsonValue] | None = Field(default=None, alias="TLS")
+    created_secrets: bool | None = None
+    client_node_port: int | None = Field(default=None, ge=1, le=65535)
+    etcd_backend_quota_size: int | None = Field(default=None, ge=0)
+
+
+class DBServer(_Model):
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+
+
+class MinioSpec(_Model):
+    enable: bool | None = None
+    mode: Literal["standalone", "distributed"] | None = None
+
+
+class MonitorStackSpec(_Model):
+    """Deployed by kube-server's API in the reference, not by the operator: kept for round-trip."""
+
+    disable: bool = False
+    minio: dict[str, JsonValue] | None = None
+    grafana: dict[str, JsonValue] | None = None
+    loki: dict[str, JsonValue] | None = None
+    prometheus: dict[str, JsonValue] | None = None
+    thanos: dict[str, JsonValue] | None = None
+
+
+class ServiceType(_Model):
+    name: str
+    type: str
+
+
+_CROSS_FIELD_RULES: list[JsonValue] = [
+    {
+        "rule": "!has(self.productVersion) || self.productVersion != 'LightEdge' "
+        "|| !has(self.disableLocalVpc) || self.disableLocalVpc",
+        "message": "productVersion LightEdge runs without a local VPC: disableLocalVpc cannot be false",
+        "fieldPath": ".disableLocalVpc",
+    },
+    {
+        "rule": "!has(self.keystone) || !has(self.keystone.publicService) || !has(self.keystone.adminService)"
+        " || !has(self.keystone.publicService.nodePort) || !has(self.keystone.adminService.nodePort)"
+        " || self.keystone.publicService.nodePort != self.keystone.adminService.nodePort",
+        "message": "keystone publicService and adminService need different nodePorts",
+        "fieldPath": ".keystone",
+    },
+    {
+        "rule": "!has(self.apiGateway) || !has(self.apiGateway.apiService) || !has(self.apiGateway.wsService)"
+        " || !has(self.apiGateway.apiService.nodePort) || !has(self.apiGateway.wsService.nodePort)"
+        " || self.apiGateway.apiService.nodePort != self.apiGateway.wsService.nodePort",
+        "message": "apiGateway apiService and wsService need different nodePorts",
+        "fieldPath": ".apiGateway",
+    },
+]
+
+
+class OnecloudClusterSpec(_Model):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _CROSS_FIELD_RULES})
+
+    version: str | None = Field(
+        default=None, pattern=TAG_PATTERN, description="Image tag for every component"
+    )
+    image_repository: str | None = Field(
+        default=None,
+        pattern=REPOSITORY_PATTERN,
+        max_length=255,
+        description=f"Image repository for every component (default {DEFAULT_IMAGE_REPOSITORY})",
+    )
+    product_version: ProductVersion | None = None
+    use_hyper_image: bool | None = None
+    region: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$", max_length=64)
+    zone: str | None = Field(default=None, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$", max_length=64)
+    custom_zones: list[str] | None = None
+    load_balancer_endpoint: str | None = None
+    disable_resource_management: bool | None = None
+    disable_local_vpc: bool | None = None
+    enable_cloud_net: bool | None = None
+    enable_s3_gateway: bool | None = Field(default=None, alias="enableS3Gateway")
+    ipv6_cluster: bool | None = Field(default=None, alias="ipv6Cluster")
+    cert_sans: list[str] | None = Field(default=None, alias="certSANs")
+    services: list[ServiceType] | None = None
+    mysql: DBServer | None = None
+    clickhouse: DBServer | None = None
+    dameng: DBServer | None = None
+    db_engine: DBEngine | None = Field(default=None, alias="db_engine")
+    minio: MinioSpec | None = None
+    etcd: EtcdSpec | None = None
+
+    keystone: KeystoneSpec = KeystoneSpec()
+    region_server: RegionSpec = RegionSpec()
+    region_dns: RegionDNSSpec = Field(default=RegionDNSSpec(), alias="regionDNS")
+    scheduler: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    glance: GlanceSpec = GlanceSpec()
+    climc: DeploymentSpec = DeploymentSpec()
+    webconsole: WebconsoleSpec = WebconsoleSpec()
+    logger: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    yunionconf: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    yunionagent: DaemonSetServiceSpec = DaemonSetServiceSpec()
+    influxdb: StatefulDeploymentSpec = StatefulDeploymentSpec()
+    victoria_metrics: VictoriaMetricsSpec = VictoriaMetricsSpec()
+    telegraf: TelegrafSpec = TelegrafSpec()
+    monitor: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    api_gateway: APIGatewaySpec = APIGatewaySpec()
+    web: WebSpec = WebSpec()
+    kubeserver: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    ansibleserver: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    cloudnet: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    cloudproxy: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    cloudevent: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    notify: NotifySpec = NotifySpec()
+    lbagent: LbagentSpec = LbagentSpec()
+    hostagent: HostAgentSpec = HostAgentSpec()
+    hostdeployer: DaemonSetSpec = DaemonSetSpec()
+    hostimage: DaemonSetSpec = DaemonSetSpec()
+    baremetalagent: ZoneStatefulDeploymentSpec = ZoneStatefulDeploymentSpec()
+    s3gateway: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    devtool: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    meter: StatefulDeploymentSpec = StatefulDeploymentSpec()
+    billing: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    autoupdate: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    cloudmon: CloudmonSpec = CloudmonSpec()
+    esxiagent: ZoneStatefulDeploymentSpec = ZoneStatefulDeploymentSpec()
+    itsm: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    onecloud_service_operator: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    ovn_north: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    vpc_agent: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    cloudid: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    suggestion: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    monitor_stack: MonitorStackSpec = MonitorStackSpec()
+    scheduledtask: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    api_map: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    report: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    echarts_ssr: OptionalDeploymentSpec = Field(default=OptionalDeploymentSpec(), alias="echartsSSR")
+    bastion_host: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    cloudmux: OptionalDeploymentSpec = OptionalDeploymentSpec()
+    extdb: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    llm: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    mcp_server: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    aiproxy: DeploymentServicePortSpec = DeploymentServicePortSpec()
+
+    @property
+    def effective_product_version(self) -> ProductVersion:
+        return self.product_version or "FullStack"
+
+    @property
+    def effective_repository(self) -> str:
+        return self.image_repository or DEFAULT_IMAGE_REPOSITORY
+
+    @property
+    def effective_version(self) -> str:
+        return self.version or DEFAULT_VERSION
+
+    @property
+    def local_vpc_disabled(self) -> bool:
+        """LightEdge forces ``disableLocalVpc`` (reference defaults.go)."""
+        return bool(self.disable_local_vpc) or self.effective_product_version == "LightEdge"
+
+
+class ObjectMeta(_Model):
+    """The parts of metadata the operator reads; the rest passes through untouched."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(
+        pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$",
+        max_length=MAX_CLUSTER_NAME,
+        description="Object names are <name>-<component>: Services need a DNS-1035 label of at most 63",
+    )
+    namespace: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    resource_version: str | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+class Condition(_Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    last_transition_time: str
+    observed_generation: int | None = None
+
+
+class ComponentStatus(_Model):
+    kind: str
+    name: str
+    image: str = Field(description="The resolved image of the first container")
+    phase: Literal["Normal", "Upgrade", "Pending", "Waiting", "Missing"]
+    desired: int = 0
+    updated: int = 0
+    ready: int = 0
+    available: int = 0
+    message: str | None = None
+
+
+class OnecloudClusterStatus(_Model):
+    observed_generation: int | None = None
+    version: str | None = None
+    spec_checksum: str | None = None
+    conditions: list[Condition] | None = Field(
+        default=None,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    components: dict[str, ComponentStatus] | None = None
+
+
+class OnecloudCluster(_Model):
+    api_version: Literal["onecloud.yunion.io/v1alpha1"] = "onecloud.yunion.io/v1alpha1"
+    kind: Literal["OnecloudCluster"] = "OnecloudCluster"
+    metadata: ObjectMeta
+    spec: OnecloudClusterSpec = OnecloudClusterSpec()
+    status: OnecloudClusterStatus | None = None
+
+    @property
+    def edition_raw(self) -> str:
+        return ((self.metadata.annotations or {}).get(EDITION_ANNOTATION) or "ce").strip() or "ce"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form with only what was set: a reference CR round-trips unchanged."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)

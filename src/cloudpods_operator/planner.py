@@ -1,0 +1,335 @@
+"""Spec + catalog (+ what the watches saw) -> Plan: every desired object, and why each component runs or not.
+
+Pure: no I/O, no clock, no randomness. The reconciler feeds it the observed workloads so that
+the orderings the reference enforces (keystone first at bring-up, the OVS chain on hosts) are
+decided here too, and a gated component is reported as waiting rather than failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cloudpods_operator import catalog, images, render
+from cloudpods_operator.errors import SpecError
+from cloudpods_operator.model import DeploymentSpec, OnecloudCluster, OnecloudClusterSpec, _Placement
+
+WORKLOAD_KINDS = frozenset({"Deployment", "DaemonSet", "StatefulSet"})
+
+
+class State(StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+    WAITING = "waiting"
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    """A live workload as the cache keeps it: its template images and rollout counters."""
+
+    images: tuple[str, ...]
+    desired: int = 0
+    updated: int = 0
+    ready: int = 0
+    available: int = 0
+    rolled_out: bool = False
+
+
+@dataclass(frozen=True)
+class Observed:
+    workloads: Mapping[str, WorkloadState] = field(default_factory=dict)
+    node_labels: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    component: str
+    body: dict[str, Any]
+    create_only: bool = False
+
+    @property
+    def kind(self) -> str:
+        return str(self.body["kind"])
+
+    @property
+    def api_version(self) -> str:
+        return str(self.body["apiVersion"])
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.body["metadata"]["namespace"])
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class ComponentPlan:
+    component: catalog.Component
+    state: State
+    reason: str
+    workloads: tuple[str, ...]
+    containers: tuple[tuple[str, images.ImageRef], ...]
+    objects: tuple[DesiredObject, ...] = ()
+    retained_kinds: frozenset[str] = frozenset()
+
+    @property
+    def name(self) -> str:
+        return self.component.name
+
+    @property
+    def image(self) -> images.ImageRef:
+        return self.containers[0][1]
+
+
+@dataclass(frozen=True)
+class Plan:
+    cluster: OnecloudCluster
+    components: tuple[ComponentPlan, ...]
+    cluster_objects: tuple[DesiredObject, ...] = ()
+
+    @property
+    def objects(self) -> tuple[DesiredObject, ...]:
+        planned = [o for c in self.components if c.state is State.ENABLED for o in c.objects]
+        return (*self.cluster_objects, *planned)
+
+    def component(self, name: str) -> ComponentPlan:
+        for c in self.components:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def retained(self, component: str, kind: str) -> bool:
+        """Whether a live object of this component and kind survives pruning though not planned."""
+        for c in self.components:
+            if c.name == component:
+                return kind in c.retained_kinds
+        return False
+
+
+# ---- gates -----------------------------------------------------------------------------------
+
+
+def placement_of(spec: OnecloudClusterSpec, comp: catalog.Component) -> _Placement:
+    node = images.source_spec(spec, comp.placement_spec_key)
+    if isinstance(node, _Placement):
+        return node
+    return DeploymentSpec()
+
+
+def _own_root(spec: OnecloudClusterSpec, comp: catalog.Component) -> object:
+    return images.source_spec(spec, comp.spec_key.split(".")[0]) if comp.name != "etcd" else spec.etcd
+
+
+def disabled_reason(spec: OnecloudClusterSpec, edition: str, comp: catalog.Component) -> str | None:
+    """Why the reference would not run this component, or None: the §3.1 gates in order."""
+    product = spec.effective_product_version
+    if product not in comp.products:
+        return f"not part of productVersion {product}"
+    if not images.edition_qualifies(comp.edition, edition):  # type: ignore[arg-type]
+        return f"runs only in edition {'ee' if comp.edition == 'ee' else 'ee or ce/support'}"
+    if comp.feature == "enableCloudNet" and not spec.enable_cloud_net:
+        return "needs spec.enableCloudNet"
+    if comp.feature == "enableS3Gateway" and not spec.enable_s3_gateway:
+        return "needs spec.enableS3Gateway"
+    if comp.feature == "localVpc" and spec.local_vpc_disabled:
+        return "local VPC is disabled"
+    root = _own_root(spec, comp)
+    placement = placement_of(spec, comp) if comp.name != "etcd" else root
+    for node in (placement, root):
+        if node is None:
+            continue
+        if comp.default_off and "disable" not in node.model_fields_set:  # type: ignore[attr-defined]
+            return "off unless enabled with disable: false"
+        if getattr(node, "disable", False):
+            return "disable: true"
+    return None
+
+
+def _waiting_reason(
+    spec: OnecloudClusterSpec,
+    comp: catalog.Component,
+    observed: Observed | None,
+    expected: Mapping[str, tuple[str, ...]],
+    name_of: Mapping[str, str],
+) -> str | None:
+    if observed is None:
+        return None
+    for dep in comp.waits_for:
+        if dep not in expected:
+            continue
+        state = observed.workloads.get(name_of[dep])
+        if state is None or not state.rolled_out or state.images != expected[dep]:
+            return f"waiting for {dep} to roll out with {expected[dep][0]}"
+    if comp.needs_keystone and "keystone" in expected:
+        keystone = observed.workloads.get(name_of["keystone"])
+        if keystone is None or keystone.available < 1:
+            return "waiting for keystone to become available"
+    return None
+
+
+# ---- planning --------------------------------------------------------------------------------
+
+
+def _containers(
+    ctx: render.Context, comp: catalog.Component, defs: tuple[catalog.Container, ...]
+) -> list[tuple[catalog.Container, images.ImageRef]]:
+    out = []
+    for container in defs:
+        if not images.edition_qualifies(container.edition, ctx.edition):
+            continue
+        if container.name == "telegraf-raid-plugin" and not ctx.spec.telegraf.enable_raid_plugin:
+            continue
+        if container.feature == "localVpc" and ctx.spec.local_vpc_disabled:
+            continue
+        out.append((container, images.image_for(ctx.spec, ctx.edition, comp, container.image)))
+    return out
+
+
+def _zones(ctx: render.Context, comp: catalog.Component) -> list[str | None]:
+    if not comp.per_zone:
+        return [None]
+    default = ctx.spec.zone or "zone0"
+    spec_zones = getattr(placement_of(ctx.spec, comp), "zones", None)
+    zones = spec_zones or [default, *(ctx.spec.custom_zones or [])]
+    return [None if z == default else z for z in dict.fromkeys(zones)]
+
+
+def _replicas(
+    ctx: render.Context, comp: catalog.Component, placement: _Placement, observed: Observed | None
+) -> int | None:
+    if comp.kind is catalog.Kind.STATEFULSET:
+        return (ctx.spec.etcd.size if ctx.spec.etcd else None) or 1
+    labels = observed.node_labels if observed else None
+    if comp.node_label == catalog.BAREMETAL_LABEL and labels is not None and comp.node_label not in labels:
+        return 0
+    return render.desired_replicas(placement)
+
+
+def _objects(
+    ctx: render.Context,
+    comp: catalog.Component,
+    resolved: list[tuple[catalog.Container, images.ImageRef]],
+    inits: list[tuple[catalog.Container, images.ImageRef]],
+    observed: Observed | None,
+) -> tuple[tuple[str, ...], list[DesiredObject]]:
+    spec = ctx.spec
+    placement = placement_of(spec, comp)
+    own = images.source_spec(spec, comp.spec_key.split(".")[0]) if comp.name != "etcd" else placement
+
+    def built(pairs: list[tuple[catalog.Container, images.ImageRef]]) -> list[dict[str, Any]]:
+        return [
+            render.render_container(ctx, comp, c, ref, images.pull_policy(spec, comp, c.image), placement)
+            for c, ref in pairs
+        ]
+
+    objects: list[DesiredObject] = []
+    names: list[str] = []
+    port = comp.containers[0].ports[0].port if comp.containers[0].ports else 0
+    for zone in _zones(ctx, comp):
+        name = ctx.object_name(comp.name, zone)
+        names.append(name)
+        if comp.config:
+            objects.append(
+                DesiredObject(comp.name, _renamed(render.render_config_map(ctx, comp, port), name))
+            )
+        if comp.pvc:
+            objects.append(DesiredObject(comp.name, _renamed(render.render_pvc(ctx, comp, own), name), True))
+        template = render.render_pod(ctx, comp, built(resolved), built(inits), placement, name)
+        workload = render.render_workload(
+            ctx, comp, name, template, placement, replicas=_replicas(ctx, comp, placement, observed)
+        )
+        objects.append(DesiredObject(comp.name, workload))
+    for body in render.render_services(ctx, comp, own):
+        objects.append(DesiredObject(comp.name, body))
+    if comp.ingress:
+        objects.append(DesiredObject(comp.name, render.render_ingress(ctx, comp, own)))
+    return tuple(names), objects
+
+
+def _renamed(body: dict[str, Any], name: str) -> dict[str, Any]:
+    body["metadata"]["name"] = name
+    return body
+
+
+def plan(cluster: OnecloudCluster, observed: Observed | None = None) -> Plan:
+    """Every component of the catalog, each enabled (with its objects), disabled or waiting (with why)."""
+    ctx = render.Context(cluster, images.edition_of(cluster))
+    resolved = {}
+    for comp in catalog.COMPONENTS:
+        resolved[comp.name] = (
+            _containers(ctx, comp, comp.containers),
+            _containers(ctx, comp, comp.init_containers),
+        )
+    reasons = {c.name: disabled_reason(ctx.spec, ctx.edition, c) for c in catalog.COMPONENTS}
+    expected = {
+        name: tuple(str(ref) for _, ref in (*inits, *mains))
+        for name, (mains, inits) in resolved.items()
+        if reasons[name] is None
+    }
+    name_of = {c.name: ctx.object_name(c.name) for c in catalog.COMPONENTS}
+    plans = []
+    for comp in catalog.COMPONENTS:
+        mains, inits = resolved[comp.name]
+        containers = tuple((c.name, ref) for c, ref in (*mains, *inits))
+        reason = reasons[comp.name]
+        if reason is not None:
+            kept = {"ConfigMap", "PersistentVolumeClaim"}
+            if not reason.startswith("not part of productVersion"):
+                kept.add("Service")
+            plans.append(
+                ComponentPlan(
+                    comp, State.DISABLED, reason, (name_of[comp.name],), containers, (), frozenset(kept)
+                )
+            )
+            continue
+        names, objects = _objects(ctx, comp, mains, inits, observed)
+        waiting = _waiting_reason(ctx.spec, comp, observed, expected, name_of)
+        if waiting is not None:
+            plans.append(
+                ComponentPlan(comp, State.WAITING, waiting, names, containers, tuple(objects), _ALL_KINDS)
+            )
+            continue
+        plans.append(ComponentPlan(comp, State.ENABLED, "", names, containers, tuple(objects)))
+    result = Plan(cluster, tuple(plans), _cluster_objects(ctx, plans))
+    check_node_ports(result)
+    return result
+
+
+_ALL_KINDS = frozenset(
+    {"Deployment", "DaemonSet", "StatefulSet", "Service", "Ingress", "ConfigMap", "PersistentVolumeClaim"}
+)
+
+
+def _cluster_objects(ctx: render.Context, plans: list[ComponentPlan]) -> tuple[DesiredObject, ...]:
+    if any(p.state is not State.DISABLED and p.component.service_account for p in plans):
+        return (DesiredObject("cluster", render.render_service_account(ctx)),)
+    return ()
+
+
+def check_node_ports(plan: Plan) -> None:
+    """Two Services asking for one nodePort would fail one by one at the API server: refuse the spec."""
+    seen: dict[int, str] = {}
+    for comp in plan.components:
+        if comp.state is State.DISABLED:
+            continue
+        for obj in comp.objects:
+            if obj.kind != "Service":
+                continue
+            for port in obj.body["spec"]["ports"]:
+                node_port = port.get("nodePort")
+                if node_port is None:
+                    continue
+                if node_port in seen and seen[node_port] != comp.name:
+                    raise SpecError(
+                        f"spec.{comp.component.spec_key}.service.nodePort",
+                        f"nodePort {node_port} is already used by {seen[node_port]}",
+                    )
+                seen[node_port] = comp.name

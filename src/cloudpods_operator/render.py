@@ -1,0 +1,509 @@
+"""Desired Kubernetes objects for one component, as plain dicts ready for server-side apply.
+
+Everything here is a pure function of (cluster, catalog entry, resolved images). Each body is
+the operator's complete intent for the fields it owns: a field left out is a field another
+manager (an HPA, a user) may own. Images arrive already resolved; nothing here builds one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from cloudpods_operator import catalog
+from cloudpods_operator.images import ImageRef
+from cloudpods_operator.model import (
+    DaemonSetSpec,
+    DeploymentSpec,
+    Edition,
+    HostAgentSpec,
+    LbagentSpec,
+    OnecloudCluster,
+    OnecloudClusterSpec,
+    ResourceAmounts,
+    StatefulDeploymentSpec,
+    Toleration,
+    _Placement,
+)
+
+Body = dict[str, Any]
+
+GROUP_VERSION = "onecloud.yunion.io/v1alpha1"
+MANAGED_BY = "onecloud-operator"  # the reference's value: selectors are immutable, adoption needs the same
+CREDENTIALS_MOUNT = "/etc/yunion/credentials"
+PKI_MOUNT = "/etc/yunion/pki"
+ETCD_TLS_MOUNT = "/etc/etcdtls/operator/etcd-tls"
+DEFAULT_TOLERATIONS: tuple[Body, ...] = tuple(
+    {"key": f"node-role.kubernetes.io/{role}", "effect": "NoSchedule"}
+    for role in ("master", "controlplane", "control-plane")
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every render function needs about the cluster, computed once per plan."""
+
+    cluster: OnecloudCluster
+    edition: Edition
+
+    @property
+    def name(self) -> str:
+        return self.cluster.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.cluster.metadata.namespace or "default"
+
+    @property
+    def spec(self) -> OnecloudClusterSpec:
+        return self.cluster.spec
+
+    def object_name(self, component: str, zone: str | None = None) -> str:
+        base = f"{self.name}-{component}"
+        return f"{base}-{zone}" if zone else base
+
+
+def instance_label(cluster_name: str) -> str:
+    return f"onecloud-cluster-{cluster_name}"
+
+
+def selector_labels(cluster_name: str, component: str) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "onecloud-cluster",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        "app.kubernetes.io/instance": instance_label(cluster_name),
+        "app.kubernetes.io/component": component,
+        "app": component,
+    }
+
+
+def metadata(ctx: Context, name: str, component: str, *, owned: bool = True) -> Body:
+    meta: Body = {"name": name, "namespace": ctx.namespace, "labels": selector_labels(ctx.name, component)}
+    uid = ctx.cluster.metadata.uid
+    if owned and uid:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": GROUP_VERSION,
+                "kind": "OnecloudCluster",
+                "name": ctx.name,
+                "uid": uid,
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
+    return meta
+
+
+# ---- containers ------------------------------------------------------------------------------
+
+
+def _resources(requests: ResourceAmounts | None, limits: ResourceAmounts | None) -> Body:
+    out: Body = {}
+    for key, amounts in (("requests", requests), ("limits", limits)):
+        values = {
+            k: str(v)
+            for k, v in (("cpu", amounts and amounts.cpu), ("memory", amounts and amounts.memory))
+            if v
+        }
+        if values:
+            out[key] = values
+    return out
+
+
+def _mounts(ctx: Context, comp: catalog.Component) -> list[Body]:
+    mounts: list[Body] = []
+    if comp.config:
+        mounts.append({"name": "config", "mountPath": "/etc/yunion/config", "readOnly": True})
+    if comp.kind is not catalog.Kind.STATEFULSET:
+        mounts.append({"name": "certs", "mountPath": PKI_MOUNT, "readOnly": True})
+    if comp.name in catalog.KEYSTONE_USERS or comp.db:
+        mounts.append({"name": "credentials", "mountPath": CREDENTIALS_MOUNT, "readOnly": True})
+    if comp.etcd_tls and _etcd_tls(ctx):
+        mounts.append({"name": "etcd-client-tls", "mountPath": ETCD_TLS_MOUNT, "readOnly": True})
+    if comp.pvc:
+        mounts.append({"name": "data", "mountPath": comp.pvc.mount})
+    mounts.extend({"name": _host_volume_name(p), "mountPath": _host_mount(p)} for p in comp.host_paths)
+    if comp.kind is catalog.Kind.STATEFULSET:
+        mounts.append({"name": "data", "mountPath": "/var/etcd"})
+    return mounts
+
+
+def _etcd_tls(ctx: Context) -> bool:
+    etcd = ctx.spec.etcd
+    return etcd is None or (not etcd.disable and etcd.enable_tls is not False)
+
+
+def _host_volume_name(path: str) -> str:
+    return "host-root" if path == "/" else "host" + path.replace("/", "-").replace("_", "-").lower()
+
+
+def _host_mount(path: str) -> str:
+    return "/hostfs" if path == "/" else path
+
+
+def render_container(
+    ctx: Context,
+    comp: catalog.Component,
+    container: catalog.Container,
+    image: ImageRef,
+    pull_policy: str,
+    placement: _Placement,
+) -> Body:
+    body: Body = {"name": container.name, "image": str(image), "imagePullPolicy": pull_policy}
+    command = list(container.command)
+    if command and comp.config and command[-1] == comp.config_path:
+        command[-1] = f"/etc/yunion/config/{comp.name}.conf"
+    if command:
+        body["command"] = command
+    if container.ports:
+        body["ports"] = [
+            {"name": p.name, "containerPort": p.port, "protocol": p.protocol} for p in container.ports
+        ]
+    if container.env:
+        body["env"] = [{"name": k, "value": v} for k, v in container.env]
+    body["volumeMounts"] = _mounts(ctx, comp)
+    security: Body = {}
+    if container.privileged:
+        security["privileged"] = True
+    if container.capabilities:
+        security["capabilities"] = {"add": list(container.capabilities)}
+    if security:
+        body["securityContext"] = security
+    resources = _resources(placement.requests, placement.limits)
+    if resources:
+        body["resources"] = resources
+    if container.readiness_port:
+        body["readinessProbe"] = {
+            "httpGet": {"path": "/ping", "port": container.readiness_port, "scheme": "HTTPS"},
+            "initialDelaySeconds": 15,
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "successThreshold": 3,
+            "failureThreshold": 2,
+        }
+    return body
+
+
+# ---- pods ------------------------------------------------------------------------------------
+
+
+def _volumes(ctx: Context, comp: catalog.Component, name: str) -> list[Body]:
+    volumes: list[Body] = []
+    if comp.config:
+        volumes.append(
+            {
+                "name": "config",
+                "configMap": {
+                    "name": name,
+                    "items": [{"key": "config", "path": f"{comp.name}.conf"}],
+                },
+            }
+        )
+    if comp.kind is not catalog.Kind.STATEFULSET:
+        volumes.append({"name": "certs", "secret": {"secretName": f"{ctx.name}-certs"}})
+    if comp.name in catalog.KEYSTONE_USERS or comp.db:
+        volumes.append(
+            {
+                "name": "credentials",
+                "secret": {
+                    "secretName": f"{ctx.name}-credentials",
+                    "items": [{"key": key, "path": key} for key in credential_keys(comp)],
+                },
+            }
+        )
+    if comp.etcd_tls and _etcd_tls(ctx):
+        volumes.append({"name": "etcd-client-tls", "secret": {"secretName": f"{ctx.name}-etcd-client"}})
+    if comp.pvc:
+        volumes.append({"name": "data", "persistentVolumeClaim": {"claimName": name}})
+    if comp.kind is catalog.Kind.STATEFULSET:
+        volumes.append({"name": "data", "emptyDir": {"medium": "Memory"}})
+    volumes.extend(
+        {"name": _host_volume_name(p), "hostPath": {"path": p, "type": "DirectoryOrCreate"}}
+        for p in comp.host_paths
+    )
+    return volumes
+
+
+def credential_keys(comp: catalog.Component) -> list[str]:
+    """The keys of ``<cluster>-credentials`` one component may read, and nothing else."""
+    keys = []
+    if comp.db:
+        keys.append(f"{comp.name}.db-password")
+    if comp.name in catalog.KEYSTONE_USERS:
+        keys.append(f"{comp.name}.keystone-password")
+    return keys
+
+
+def _tolerations(placement: _Placement) -> list[Body]:
+    given: list[Toleration] = placement.tolerations or []
+    if not given:
+        return [dict(t) for t in DEFAULT_TOLERATIONS]
+    return [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in given]
+
+
+def _affinity(comp: catalog.Component, placement: _Placement) -> Body | None:
+    """The user's affinity wins; control-plane Deployments otherwise need a controller node."""
+    if placement.affinity and "nodeAffinity" in placement.affinity:
+        return dict(placement.affinity)
+    base: Body = dict(placement.affinity or {})
+    if comp.kind is catalog.Kind.DAEMONSET or comp.node_label is None:
+        return base or None
+    base["nodeAffinity"] = {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": comp.node_label, "operator": "In", "values": ["enable"]}]}
+            ]
+        }
+    }
+    return base
+
+
+def render_pod(
+    ctx: Context,
+    comp: catalog.Component,
+    containers: list[Body],
+    init_containers: list[Body],
+    placement: _Placement,
+    name: str,
+) -> Body:
+    """``name`` is the workload's: per-zone agents read their own zone's ConfigMap and PVC."""
+    labels = selector_labels(ctx.name, comp.name) | {label: "" for label in comp.pod_labels}
+    template_meta: Body = {"labels": labels}
+    if placement.annotations:
+        template_meta["annotations"] = dict(placement.annotations)
+    pod: Body = {"containers": containers}
+    if init_containers:
+        pod["initContainers"] = init_containers
+    pod["volumes"] = _volumes(ctx, comp, name)
+    pod["tolerations"] = _tolerations(placement)
+    affinity = _affinity(comp, placement)
+    if affinity:
+        pod["affinity"] = affinity
+    node_selector = dict(placement.node_selector or {})
+    if comp.kind is catalog.Kind.DAEMONSET and comp.node_label:
+        node_selector.setdefault(comp.node_label, "enable")
+    if node_selector:
+        pod["nodeSelector"] = node_selector
+    if comp.service_account:
+        pod["serviceAccountName"] = workload_service_account(ctx)
+    if comp.host_network:
+        pod["hostNetwork"] = True
+        pod["dnsPolicy"] = "ClusterFirstWithHostNet"
+        if comp.kind is catalog.Kind.DAEMONSET and comp.name != "telegraf":
+            pod["hostPID"] = True
+            pod["hostIPC"] = True
+    if isinstance(placement, DeploymentSpec) and placement.dns_config:
+        pod["dnsConfig"] = dict(placement.dns_config)
+    elif comp.name == "region":
+        pod["dnsConfig"] = {"options": [{"name": "ndots", "value": "2"}]}
+    if placement.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": s.name} for s in placement.image_pull_secrets]
+    if comp.name in ("host", "lbagent"):
+        pod["terminationGracePeriodSeconds"] = 300
+    return {"metadata": template_meta, "spec": pod}
+
+
+def workload_service_account(ctx: Context) -> str:
+    return ctx.object_name(catalog.WORKLOAD_SERVICE_ACCOUNT)
+
+
+# ---- workloads -------------------------------------------------------------------------------
+
+
+def render_workload(
+    ctx: Context,
+    comp: catalog.Component,
+    name: str,
+    template: Body,
+    placement: _Placement,
+    *,
+    replicas: int | None,
+) -> Body:
+    meta = metadata(ctx, name, comp.name)
+    selector = {"matchLabels": selector_labels(ctx.name, comp.name)}
+    spec: Body = {"selector": selector, "template": template}
+    if comp.kind is catalog.Kind.DAEMONSET:
+        spec["updateStrategy"] = _daemonset_strategy(comp, placement)
+        return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta, "spec": spec}
+    if replicas is not None:
+        spec["replicas"] = replicas
+    if comp.kind is catalog.Kind.STATEFULSET:
+        spec["serviceName"] = name
+        spec["podManagementPolicy"] = "Parallel"
+        return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta, "spec": spec}
+    spec["strategy"] = {"type": "Recreate" if _recreate(comp, placement) else "RollingUpdate"}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+
+
+def _recreate(comp: catalog.Component, placement: _Placement) -> bool:
+    if comp.host_network or comp.name == "victoria-metrics":
+        return True
+    storage_class = placement.storage_class_name if isinstance(placement, StatefulDeploymentSpec) else None
+    return comp.pvc is not None and (storage_class or "local-path") != "local-path"
+
+
+def _daemonset_strategy(comp: catalog.Component, placement: _Placement) -> Body:
+    if isinstance(placement, DaemonSetSpec) and placement.update_strategy == "OnDelete":
+        return {"type": "OnDelete"}
+    count = comp.max_unavailable or 1
+    if isinstance(placement, HostAgentSpec | LbagentSpec) and placement.max_unavailable_count:
+        count = placement.max_unavailable_count
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": count}}
+
+
+def desired_replicas(placement: _Placement) -> int | None:
+    """The reference turns unset or 0 into 1; unset is left out so an HPA may own replicas."""
+    if not isinstance(placement, DeploymentSpec) or "replicas" not in placement.model_fields_set:
+        return None
+    return max(placement.replicas or 0, 1)
+
+
+# ---- side objects ----------------------------------------------------------------------------
+
+
+def render_services(ctx: Context, comp: catalog.Component, spec: object) -> list[Body]:
+    out = []
+    for service in comp.services:
+        internal = _internal_only(spec, service)
+        ports = []
+        for sp in service.ports:
+            port = _service_port(spec, comp, sp)
+            entry: Body = {
+                "name": sp.name,
+                "port": port,
+                "targetPort": sp.target_port,
+                "protocol": sp.protocol,
+            }
+            if sp.node_port and not internal and not service.headless and not service.cluster_ip:
+                entry["nodePort"] = port
+            ports.append(entry)
+        svc_spec: Body = {"selector": selector_labels(ctx.name, comp.name), "ports": ports}
+        if service.headless:
+            svc_spec["clusterIP"] = "None"
+            svc_spec["publishNotReadyAddresses"] = comp.kind is catalog.Kind.STATEFULSET
+        node_port = any("nodePort" in p for p in ports)
+        svc_spec["type"] = "NodePort" if node_port else "ClusterIP"
+        name = ctx.object_name(comp.name) + service.suffix
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": metadata(ctx, name, comp.name),
+                "spec": svc_spec,
+            }
+        )
+    return out
+
+
+def _internal_only(spec: object, service: catalog.Service) -> bool:
+    svc = getattr(spec, "service", None)
+    return bool(svc and svc.internal_only)
+
+
+def _service_port(spec: object, comp: catalog.Component, sp: catalog.ServicePort) -> int:
+    """``service.nodePort`` (and keystone's/apigateway's per-port specs) move the in-cluster port too."""
+    per_port = {"public": "public_service", "admin": "admin_service", "ws": "ws_service"}
+    attr = per_port.get(sp.name) or ("api_service" if comp.name == "apigateway" else "service")
+    svc = getattr(spec, attr, None)
+    if sp.node_port and svc is not None and svc.node_port:
+        return int(svc.node_port)
+    return sp.port
+
+
+def render_config_map(ctx: Context, comp: catalog.Component, port: int) -> Body:
+    data = {"config": yaml.safe_dump(service_options(ctx, comp, port), sort_keys=True)}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(ctx, ctx.object_name(comp.name), comp.name),
+        "data": data,
+    }
+
+
+def service_options(ctx: Context, comp: catalog.Component, port: int) -> dict[str, object]:
+    """The service's options without a single secret: passwords are files under the credentials mount."""
+    spec = ctx.spec
+    options: dict[str, object] = {
+        "region": spec.region or "region0",
+        "zone": spec.zone or "zone0",
+        "address": "0.0.0.0",
+        "port": port,
+        "log_level": "info",
+        "enable_ssl": True,
+        "ssl_certfile": f"{PKI_MOUNT}/service.crt",
+        "ssl_keyfile": f"{PKI_MOUNT}/service.key",
+        "ssl_ca_certs": f"{PKI_MOUNT}/ca.crt",
+        "auth_uri": f"https://{ctx.object_name('keystone')}:30357/v3",
+        "admin_project": "system",
+        "admin_project_domain": "Default",
+        "admin_domain": "Default",
+    }
+    user = catalog.KEYSTONE_USERS.get(comp.name)
+    if user:
+        options["admin_user"] = user
+        options["admin_password_file"] = f"{CREDENTIALS_MOUNT}/{comp.name}.keystone-password"
+    if comp.db:
+        mysql = spec.mysql
+        host = (mysql.host if mysql else None) or "mysql"
+        db_port = (mysql.port if mysql else None) or 3306
+        db_user = catalog.DB_USERS.get(comp.name, comp.db)
+        options["sql_connection"] = f"mysql+pymysql://{db_user}@{host}:{db_port}/{comp.db}?charset=utf8"
+        options["sql_password_file"] = f"{CREDENTIALS_MOUNT}/{comp.name}.db-password"
+    if spec.load_balancer_endpoint:
+        options["api_server"] = f"https://{spec.load_balancer_endpoint}"
+    return options
+
+
+def render_pvc(ctx: Context, comp: catalog.Component, spec: object) -> Body:
+    assert comp.pvc is not None
+    requests = getattr(spec, "requests", None)
+    storage = (requests.storage if requests else None) or comp.pvc.storage
+    storage_class = getattr(spec, "storage_class_name", None) or "local-path"
+    meta = metadata(ctx, ctx.object_name(comp.name), comp.name, owned=False)
+    if comp.pvc.annotation_path:
+        meta["annotations"] = {"pvc.onecloud.yunion.io/pv-path": comp.pvc.annotation_path}
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": meta,
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": storage_class,
+            "resources": {"requests": {"storage": storage}},
+        },
+    }
+
+
+def render_ingress(ctx: Context, comp: catalog.Component, spec: object) -> Body:
+    meta = metadata(ctx, ctx.object_name(comp.name), comp.name)
+    if comp.name == "web":
+        use_http = bool(getattr(spec, "use_http", False))
+        port, path = (80 if use_http else 443), "/"
+        meta["annotations"] = {
+            "nginx.ingress.kubernetes.io/backend-protocol": "HTTP" if use_http else "HTTPS"
+        }
+    else:
+        port, path = _service_port(spec, comp, comp.services[0].ports[0]), "/ai/"
+        meta["annotations"] = {
+            "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
+            "nginx.ingress.kubernetes.io/proxy-ssl-verify": "off",
+            "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
+            "nginx.ingress.kubernetes.io/proxy-buffering": "off",
+        }
+    backend = {"service": {"name": ctx.object_name(comp.name), "port": {"number": port}}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": meta,
+        "spec": {
+            "tls": [{"secretName": f"{ctx.name}-certs"}],
+            "rules": [{"http": {"paths": [{"path": path, "pathType": "Prefix", "backend": backend}]}}],
+        },
+    }
+
+
+def render_service_account(ctx: Context) -> Body:
+    name = workload_service_account(ctx)
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(ctx, name, "cluster")}

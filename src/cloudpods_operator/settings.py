@@ -1,0 +1,105 @@
+"""One Settings object for ``cloudpods-operator run``: every flag also reads an environment variable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+from dataclasses import dataclass
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    kubeconfig: str | None
+    """Path to a kubeconfig; None means in-cluster config (or ~/.kube/config outside a pod)."""
+    namespaces: tuple[str, ...]
+    """Namespaces to watch; empty means every namespace."""
+    workers: int
+    """OnecloudClusters reconciled at once (one reconcile per cluster at a time, always)."""
+    apply_concurrency: int
+    """Server-side applies in flight at once, across all clusters."""
+    field_manager: str
+    resync_seconds: float
+    """Every cluster is reconciled again after this long, changed or not."""
+    log_level: str
+    log_format: str
+    """json, text, or auto (text on a terminal, JSON otherwise)."""
+    metrics_address: str
+    """host:port of /metrics; empty to disable."""
+    health_address: str
+    """host:port of /healthz and /readyz; empty to disable."""
+    leader_elect: bool
+    lease_name: str
+    lease_namespace: str
+    lease_duration: float
+    renew_deadline: float
+    retry_period: float
+    identity: str
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG") or None)
+    p.add_argument(
+        "--namespaces",
+        default=_env("WATCH_NAMESPACES", ""),
+        help="comma-separated namespaces to watch (default: all) [WATCH_NAMESPACES]",
+    )
+    p.add_argument("--workers", type=int, default=int(_env("WORKERS", "8")), help="[WORKERS]")
+    p.add_argument(
+        "--apply-concurrency",
+        type=int,
+        default=int(_env("APPLY_CONCURRENCY", "16")),
+        help="[APPLY_CONCURRENCY]",
+    )
+    p.add_argument(
+        "--field-manager", default=_env("FIELD_MANAGER", "cloudpods-operator"), help="[FIELD_MANAGER]"
+    )
+    p.add_argument(
+        "--resync", type=float, default=float(_env("RESYNC_SECONDS", "300")), help="[RESYNC_SECONDS]"
+    )
+    p.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="[LOG_LEVEL]")
+    p.add_argument("--log-format", choices=("auto", "json", "text"), default=_env("LOG_FORMAT", "auto"))
+    p.add_argument("--metrics-address", default=_env("METRICS_ADDRESS", ":8080"), help="[METRICS_ADDRESS]")
+    p.add_argument("--health-address", default=_env("HEALTH_ADDRESS", ":8081"), help="[HEALTH_ADDRESS]")
+    p.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=_env_bool("LEADER_ELECT", False),
+        help="[LEADER_ELECT]",
+    )
+    p.add_argument("--lease-name", default=_env("LEASE_NAME", "cloudpods-operator"))
+    p.add_argument("--lease-namespace", default=_env("POD_NAMESPACE", "default"), help="[POD_NAMESPACE]")
+    p.add_argument("--lease-duration", type=float, default=float(_env("LEASE_DURATION", "15")))
+    p.add_argument("--renew-deadline", type=float, default=float(_env("RENEW_DEADLINE", "10")))
+    p.add_argument("--retry-period", type=float, default=float(_env("RETRY_PERIOD", "2")))
+    p.add_argument("--identity", default=_env("POD_NAME", socket.gethostname()), help="[POD_NAME]")
+
+
+def from_args(args: argparse.Namespace) -> Settings:
+    return Settings(
+        kubeconfig=args.kubeconfig,
+        namespaces=tuple(n.strip() for n in args.namespaces.split(",") if n.strip()),
+        workers=max(1, args.workers),
+        apply_concurrency=max(1, args.apply_concurrency),
+        field_manager=args.field_manager,
+        resync_seconds=args.resync,
+        log_level=args.log_level,
+        log_format=args.log_format,
+        metrics_address=args.metrics_address,
+        health_address=args.health_address,
+        leader_elect=args.leader_elect,
+        lease_name=args.lease_name,
+        lease_namespace=args.lease_namespace,
+        lease_duration=args.lease_duration,
+        renew_deadline=args.renew_deadline,
+        retry_period=args.retry_period,
+        identity=args.identity,
+    )
