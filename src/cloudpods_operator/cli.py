@@ -16,42 +16,13 @@ from pydantic import ValidationError
 
 from cloudpods_operator import __version__, crdgen, planner
 from cloudpods_operator.errors import SpecError
-from cloudpods_operator.model import (
-    IMAGE_NAME_PATTERN,
-    IMAGE_PATTERN,
-    REPOSITORY_PATTERN,
-    TAG_PATTERN,
-    OnecloudCluster,
-)
+from cloudpods_operator.model import OnecloudCluster, describe_validation_error
 
 EXIT_BAD_INPUT = 2
-_PATTERN_NAMES = {
-    REPOSITORY_PATTERN: "not a valid image repository (registry host[:port] and lowercase path, OCI grammar)",
-    IMAGE_NAME_PATTERN: "not a valid image name (lowercase path components, OCI grammar)",
-    TAG_PATTERN: "not a valid image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})",
-    IMAGE_PATTERN: "not a valid image reference (OCI grammar)",
-}
 
 
 class InputError(Exception):
     """A file the user gave cannot be used; the message is the whole story."""
-
-
-def describe_validation_error(err: ValidationError) -> str:
-    """The first problem of a pydantic error, in the CR's own JSON path and words a user knows."""
-    first = err.errors()[0]
-    path = ".".join(str(p) for p in first["loc"]) or "(document)"
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        reason = "unknown field: not a component or setting of OnecloudCluster v1alpha1"
-    elif kind == "string_pattern_mismatch":
-        pattern = (first.get("ctx") or {}).get("pattern", "")
-        reason = _PATTERN_NAMES.get(pattern, first["msg"])
-        reason = f"{first['input']!r} is {reason}"
-    else:
-        reason = first["msg"]
-    more = len(err.errors()) - 1
-    return f"{path}: {reason}" + (f" (and {more} more)" if more else "")
 
 
 def load_cluster(text: str, source: str) -> OnecloudCluster:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from pydantic.alias_generators import to_camel
 
 # The OCI distribution reference grammar (github.com/distribution/reference), written so that
@@ -452,3 +452,28 @@ class OnecloudCluster(_Model):
     def to_dict(self) -> dict[str, Any]:
         """The JSON form with only what was set: a reference CR round-trips unchanged."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+_PATTERN_NAMES = {
+    REPOSITORY_PATTERN: "not a valid image repository (registry host[:port] and lowercase path, OCI grammar)",
+    IMAGE_NAME_PATTERN: "not a valid image name (lowercase path components, OCI grammar)",
+    TAG_PATTERN: "not a valid image tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})",
+    IMAGE_PATTERN: "not a valid image reference (OCI grammar)",
+}
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    """The first problem of a pydantic error, in the CR's own JSON path and words a user knows."""
+    first = err.errors()[0]
+    path = ".".join(str(p) for p in first["loc"]) or "(document)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        reason = "unknown field: not a component or setting of OnecloudCluster v1alpha1"
+    elif kind == "string_pattern_mismatch":
+        pattern = (first.get("ctx") or {}).get("pattern", "")
+        reason = _PATTERN_NAMES.get(pattern, first["msg"])
+        reason = f"{first['input']!r} is {reason}"
+    else:
+        reason = first["msg"]
+    more = len(err.errors()) - 1
+    return f"{path}: {reason}" + (f" (and {more} more)" if more else "")

@@ -1,0 +1,231 @@
+"""What the watches saw, kept slim: a reconcile reads the cache, never GETs what a watch delivered.
+
+Owned objects are stored as compact orjson bytes of their metadata and spec (no status, no
+managedFields; a Secret's data is never kept), parsed again only when a reconcile compares
+them with the plan; workloads also keep their rollout counters as a small WorkloadState.
+At 100 clusters of ~100 objects that is a few MiB, not the ~13 KiB per object of parsed dicts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cloudpods_operator import catalog, planner, render
+from cloudpods_operator.kube import JSON
+from cloudpods_operator.watch import Sink
+
+ClusterKey = tuple[str, str]
+ObjectKey = tuple[str, str, str]
+NODE_LABELS = (catalog.CONTROLLER_LABEL, catalog.HOST_LABEL, catalog.LBAGENT_LABEL, catalog.BAREMETAL_LABEL)
+
+
+@dataclass(frozen=True)
+class Cached:
+    uid: str
+    resource_version: str
+    owner: ClusterKey | None
+    owner_uid: str | None
+    component: str
+    raw: bytes
+    workload: planner.WorkloadState | None = None
+
+    def body(self) -> JSON:
+        loaded: JSON = orjson.loads(self.raw)
+        return loaded
+
+
+def _owner(obj: JSON) -> tuple[ClusterKey | None, str | None]:
+    meta = obj.get("metadata", {})
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == "OnecloudCluster" and ref.get("controller"):
+            return (meta.get("namespace", ""), ref["name"]), ref.get("uid")
+    instance = (meta.get("labels") or {}).get("app.kubernetes.io/instance", "")
+    prefix = render.instance_label("")
+    if instance.startswith(prefix):
+        return (meta.get("namespace", ""), instance[len(prefix) :]), None
+    return None, None
+
+
+def workload_state(obj: JSON) -> planner.WorkloadState | None:
+    kind = obj.get("kind")
+    if kind not in planner.WORKLOAD_KINDS:
+        return None
+    spec, status = obj.get("spec", {}), obj.get("status", {})
+    pod = spec.get("template", {}).get("spec", {})
+    images = tuple(c.get("image", "") for c in (*pod.get("initContainers", []), *pod.get("containers", [])))
+    current = status.get("observedGeneration", 0) >= obj.get("metadata", {}).get("generation", 0)
+    if kind == "DaemonSet":
+        desired = int(status.get("desiredNumberScheduled", 0))
+        updated = int(status.get("updatedNumberScheduled", 0))
+        ready, available = int(status.get("numberReady", 0)), int(status.get("numberAvailable", 0))
+        rolled = current and updated == desired and available == desired
+    else:
+        desired = int(spec.get("replicas", 1))
+        updated = int(status.get("updatedReplicas", 0))
+        ready, available = int(status.get("readyReplicas", 0)), int(status.get("availableReplicas", 0))
+        total = int(status.get("replicas", 0))
+        rolled = current and updated == desired and available == desired and total == desired
+        if kind == "StatefulSet":
+            rolled = rolled and status.get("currentRevision") == status.get("updateRevision")
+    return planner.WorkloadState(images, desired, updated, ready, available, rolled)
+
+
+def slim(obj: JSON) -> bytes:
+    meta = obj.get("metadata", {})
+    kept_meta = {
+        k: meta[k]
+        for k in ("name", "namespace", "uid", "labels", "annotations", "ownerReferences")
+        if k in meta
+    }
+    out: dict[str, Any] = {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": kept_meta,
+    }
+    if obj.get("kind") != "Secret":
+        for key in ("spec", "data"):
+            if key in obj:
+                out[key] = obj[key]
+    return orjson.dumps(out)
+
+
+class Cache(Sink):
+    """Keyed like the API: clusters by (namespace, name), owned objects by (kind, namespace, name)."""
+
+    def __init__(self, enqueue: Callable[[ClusterKey], None]) -> None:
+        self._enqueue = enqueue
+        self.clusters: dict[ClusterKey, JSON] = {}
+        self.objects: dict[ObjectKey, Cached] = {}
+        self.by_owner: dict[ClusterKey, set[ObjectKey]] = defaultdict(set)
+        self.nodes: dict[str, frozenset[str]] = {}
+
+    # ---- Sink --------------------------------------------------------------------------------
+
+    async def replace(self, kind: str, items: list[JSON]) -> None:
+        if kind == "OnecloudCluster":
+            old = set(self.clusters)
+            self.clusters = {_key(o): _strip_cluster(o) for o in items}
+            self._enqueue_all(old | set(self.clusters))
+        elif kind == "Node":
+            self.nodes = {o["metadata"]["name"]: _node_labels(o) for o in items}
+            self._enqueue_all(self.clusters)
+        else:
+            stale = [k for k in self.objects if k[0] == kind]
+            touched = {self.objects[k].owner for k in stale} - {None}
+            for k in stale:
+                self._forget(k)
+            for obj in items:
+                obj.setdefault("kind", kind)
+                touched.add(self._store(obj))
+            self._enqueue_all(k for k in touched if k is not None)
+
+    async def event(self, kind: str, event_type: str, obj: JSON) -> None:
+        obj.setdefault("kind", kind)
+        if kind == "OnecloudCluster":
+            key = _key(obj)
+            known = self.clusters.get(key, {}).get("metadata", {}).get("resourceVersion")
+            if event_type != "DELETED" and known == obj.get("metadata", {}).get("resourceVersion"):
+                return  # our own status write, already remembered
+            if event_type == "DELETED":
+                self.clusters.pop(key, None)
+            else:
+                self.clusters[key] = _strip_cluster(obj)
+            self._enqueue(key)
+        elif kind == "Node":
+            name = obj["metadata"]["name"]
+            labels = None if event_type == "DELETED" else _node_labels(obj)
+            if self.nodes.get(name) != labels:
+                if labels is None:
+                    self.nodes.pop(name, None)
+                else:
+                    self.nodes[name] = labels
+                self._enqueue_all(self.clusters)
+        else:
+            okey = (kind, *_key(obj))
+            known = self.objects.get(okey)
+            version = obj.get("metadata", {}).get("resourceVersion")
+            if event_type != "DELETED" and known is not None and known.resource_version == version:
+                return  # our own write, already remembered from the response
+            owner = known.owner if known else None
+            if event_type == "DELETED":
+                self._forget(okey)
+            else:
+                owner = self._store(obj) or owner
+            if owner is not None:
+                self._enqueue(owner)
+
+    async def remember(self, obj: JSON) -> None:
+        """Store what a write returned, without waking anyone: the watch will confirm it."""
+        if obj.get("kind") == "OnecloudCluster":
+            self.clusters[_key(obj)] = _strip_cluster(obj)
+        else:
+            self._store(obj)
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    def get(self, kind: str, namespace: str, name: str) -> Cached | None:
+        return self.objects.get((kind, namespace, name))
+
+    def owned_by(self, key: ClusterKey) -> list[tuple[ObjectKey, Cached]]:
+        return [(k, self.objects[k]) for k in sorted(self.by_owner.get(key, ())) if k in self.objects]
+
+    def observed(self, key: ClusterKey) -> planner.Observed:
+        workloads = {
+            k[2]: c.workload
+            for k, c in self.owned_by(key)
+            if c.workload is not None and k[0] in planner.WORKLOAD_KINDS
+        }
+        labels = frozenset(label for node in self.nodes.values() for label in node)
+        return planner.Observed(workloads=workloads, node_labels=labels)
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    def _store(self, obj: JSON) -> ClusterKey | None:
+        meta = obj.get("metadata", {})
+        okey = (str(obj["kind"]), meta.get("namespace", ""), meta["name"])
+        owner, owner_uid = _owner(obj)
+        component = (meta.get("labels") or {}).get("app.kubernetes.io/component", "")
+        if okey in self.objects:
+            self._forget(okey)
+        self.objects[okey] = Cached(
+            uid=meta.get("uid", ""),
+            resource_version=meta.get("resourceVersion", ""),
+            owner=owner,
+            owner_uid=owner_uid,
+            component=component,
+            raw=slim(obj),
+            workload=workload_state(obj),
+        )
+        if owner is not None:
+            self.by_owner[owner].add(okey)
+        return owner
+
+    def _forget(self, okey: ObjectKey) -> None:
+        cached = self.objects.pop(okey, None)
+        if cached is not None and cached.owner is not None:
+            self.by_owner[cached.owner].discard(okey)
+
+    def _enqueue_all(self, keys: Iterable[ClusterKey]) -> None:
+        for key in set(keys):
+            self._enqueue(key)
+
+
+def _key(obj: JSON) -> ClusterKey:
+    meta = obj.get("metadata", {})
+    return (meta.get("namespace", ""), meta["name"])
+
+
+def _strip_cluster(obj: JSON) -> JSON:
+    meta = dict(obj.get("metadata", {}))
+    meta.pop("managedFields", None)
+    return {**obj, "metadata": meta}
+
+
+def _node_labels(obj: JSON) -> frozenset[str]:
+    labels = obj.get("metadata", {}).get("labels") or {}
+    return frozenset(k for k in NODE_LABELS if labels.get(k) == "enable")

@@ -1,0 +1,141 @@
+"""Plan vs cache: which desired objects must be applied, which live ones pruned.
+
+An object is sent only when it must be: it is missing, or the hash of our intent differs from
+the one stamped on it by the last apply (we changed our mind, including removing a field), or
+a field we own no longer holds our value (someone edited it: drift). Fields added by the API
+server or owned by other managers never count, so a steady state sends nothing at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from cloudpods_operator import planner
+from cloudpods_operator.cache import Cached, ObjectKey
+
+HASH_ANNOTATION = "onecloud.yunion.io/desired-hash"
+PRUNABLE_KINDS = frozenset({"Deployment", "DaemonSet", "StatefulSet", "Service", "Ingress", "ServiceAccount"})
+_LIST_KEYS = ("name", "mountPath", "containerPort", "uid")
+
+
+def stamped(body: dict[str, Any]) -> dict[str, Any]:
+    """The body with the hash of itself in an annotation (the hash never covers the annotation)."""
+    digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+    meta = dict(body["metadata"])
+    meta["annotations"] = {**meta.get("annotations", {}), HASH_ANNOTATION: digest}
+    return {**body, "metadata": meta}
+
+
+@dataclass(frozen=True)
+class Change:
+    desired: planner.DesiredObject
+    body: dict[str, Any]
+    live: Cached | None
+    drifted: bool
+
+    @property
+    def action(self) -> str:
+        return "create" if self.live is None else "update"
+
+
+def changes(desired: Iterable[planner.DesiredObject], live: dict[ObjectKey, Cached]) -> list[Change]:
+    out = []
+    for obj in desired:
+        body = stamped(obj.body)
+        current = live.get(obj.key)
+        if current is None:
+            out.append(Change(obj, body, None, False))
+            continue
+        if obj.create_only:
+            continue
+        current_body = current.body()
+        same_intent = (current_body["metadata"].get("annotations") or {}).get(HASH_ANNOTATION) == body[
+            "metadata"
+        ]["annotations"][HASH_ANNOTATION]
+        holds = covers(current_body, body)
+        if not (same_intent and holds):
+            out.append(Change(obj, body, current, drifted=same_intent and not holds))
+    return out
+
+
+def prunable(
+    plan: planner.Plan, owned: Iterable[tuple[ObjectKey, Cached]], owner_uid: str
+) -> list[ObjectKey]:
+    """Live objects this cluster controls that the plan no longer wants (ConfigMaps and PVCs are kept)."""
+    wanted = {o.key for o in plan.objects}
+    out = []
+    for key, cached in owned:
+        kind = key[0]
+        if key in wanted or kind not in PRUNABLE_KINDS or cached.owner_uid != owner_uid:
+            continue
+        if plan.retained(cached.component, kind):
+            continue
+        out.append(key)
+    return out
+
+
+def covers(live: Any, desired: Any) -> bool:
+    """Every value of ``desired`` holds in ``live``; what the server or others added is ignored."""
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(k in live and covers(live[k], v) for k, v in desired.items())
+    if isinstance(desired, list):
+        return isinstance(live, list) and _covers_list(live, desired)
+    if desired == live:
+        return True
+    return isinstance(desired, str | int) and isinstance(live, str | int) and _same_quantity(desired, live)
+
+
+def _covers_list(live: list[Any], desired: list[Any]) -> bool:
+    key = _merge_key(desired)
+    if key is None:
+        return len(live) == len(desired) and all(covers(a, b) for a, b in zip(live, desired, strict=True))
+    by_key = {item.get(key): item for item in live if isinstance(item, dict)}
+    return all(item[key] in by_key and covers(by_key[item[key]], item) for item in desired)
+
+
+def _merge_key(items: list[Any]) -> str | None:
+    if not items or not all(isinstance(i, dict) for i in items):
+        return None
+    for key in _LIST_KEYS:
+        if all(key in i for i in items):
+            return key
+    return None
+
+
+_SUFFIXES = {
+    "m": Decimal("0.001"),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+}
+
+
+def _quantity(value: str | int) -> Decimal | None:
+    text = str(value)
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if text.endswith(suffix):
+            try:
+                return Decimal(text[: -len(suffix)]) * _SUFFIXES[suffix]
+            except InvalidOperation:
+                return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def _same_quantity(a: str | int, b: str | int) -> bool:
+    """The API server canonicalises quantities ("0.5" -> "500m"): compare their values."""
+    qa, qb = _quantity(a), _quantity(b)
+    return qa is not None and qa == qb

@@ -1,0 +1,64 @@
+"""Kubernetes Events (events.k8s.io/v1) on the OnecloudCluster, de-duplicated as client-go's recorder would.
+
+A repeat of the same (reason, note) for the same cluster within ten minutes is dropped: a stuck
+spec error must not write an Event on every retry. Notes never carry secret values: they are
+built from object names, kinds, images and validation messages only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from cloudpods_operator import errors
+from cloudpods_operator.kube import RESOURCES, Kube
+
+log = logging.getLogger(__name__)
+REPORTING_CONTROLLER = "onecloud.yunion.io/cloudpods-operator"
+REPEAT_WINDOW = 600.0
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Recorder:
+    def __init__(self, kube: Kube, instance: str) -> None:
+        self._kube = kube
+        self._instance = instance[:128]
+        self._seen: dict[tuple[str, str, str, str], float] = {}
+
+    async def emit(self, cluster: dict[str, Any], type_: str, reason: str, action: str, note: str) -> None:
+        meta = cluster.get("metadata", {})
+        namespace, name = meta.get("namespace", "default"), meta.get("name", "")
+        key = (namespace, name, reason, note)
+        now = time.monotonic()
+        if now - self._seen.get(key, -REPEAT_WINDOW) < REPEAT_WINDOW:
+            return
+        self._seen[key] = now
+        body = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": f"{name}.{uuid.uuid4().hex[:12]}", "namespace": namespace},
+            "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "reportingController": REPORTING_CONTROLLER,
+            "reportingInstance": self._instance,
+            "action": action[:128],
+            "reason": reason[:128],
+            "type": type_,
+            "note": note[:1024],
+            "regarding": {
+                "apiVersion": "onecloud.yunion.io/v1alpha1",
+                "kind": "OnecloudCluster",
+                "name": name,
+                "namespace": namespace,
+                "uid": meta.get("uid", ""),
+            },
+        }
+        try:
+            await self._kube.request("POST", RESOURCES["Event"].path(namespace), body=body)
+        except errors.OperatorError as exc:
+            log.warning("could not record event %s on %s/%s: %s", reason, namespace, name, exc)

@@ -1,0 +1,272 @@
+"""Start order, the root task group, and shutdown.
+
+probes and metrics -> watches (cache) -> synced -> Lease held (with leader election) ->
+workers + periodic resync. SIGTERM stops the queue, lets in-flight reconciles finish (their
+applies included) for up to ``SHUTDOWN_GRACE`` seconds, releases the Lease, stops the watches
+and exits 0. Losing the Lease exits 1 at once: another replica is acting now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+
+import anyio
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from cloudpods_operator import errors, logs, settings
+from cloudpods_operator.cache import Cache, ClusterKey
+from cloudpods_operator.events import Recorder
+from cloudpods_operator.kube import RESOURCES, Kube
+from cloudpods_operator.lease import LeaderElector
+from cloudpods_operator.metrics import CONTROLLER, Metrics
+from cloudpods_operator.queue import WorkQueue
+from cloudpods_operator.reconciler import Reconciler
+from cloudpods_operator.render import MANAGED_BY
+from cloudpods_operator.watch import WatchSpec, run_watch
+
+log = logging.getLogger(__name__)
+SHUTDOWN_GRACE = 8.0
+OWNED_KINDS = (
+    "Deployment",
+    "DaemonSet",
+    "StatefulSet",
+    "Service",
+    "ConfigMap",
+    "Secret",
+    "ServiceAccount",
+    "PersistentVolumeClaim",
+    "Ingress",
+)
+
+
+def watch_specs(cfg: settings.Settings) -> list[WatchSpec]:
+    namespaces: tuple[str | None, ...] = cfg.namespaces or (None,)
+    selector = f"app.kubernetes.io/managed-by={MANAGED_BY}"
+    specs = [WatchSpec(RESOURCES["OnecloudCluster"], ns) for ns in namespaces]
+    specs += [WatchSpec(RESOURCES[kind], ns, selector) for kind in OWNED_KINDS for ns in namespaces]
+    return specs
+
+
+@dataclass
+class Health:
+    """Ready once every watch has listed; alive while the loop turns."""
+
+    expected: int
+    synced: set[int] = field(default_factory=set)
+    event: anyio.Event = field(default_factory=anyio.Event)
+
+    def mark(self, index: int) -> None:
+        self.synced.add(index)
+        if len(self.synced) >= self.expected:
+            self.event.set()
+
+    @property
+    def ready(self) -> bool:
+        return self.event.is_set()
+
+
+async def serve_http(cfg: settings.Settings, health: Health, metrics: Metrics) -> web.AppRunner | None:
+    async def healthz(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(_: web.Request) -> web.Response:
+        return web.Response(text="ok") if health.ready else web.Response(status=503, text="caches not synced")
+
+    async def metrics_handler(_: web.Request) -> web.Response:
+        body = generate_latest(metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    addresses = {a for a in (cfg.health_address, cfg.metrics_address) if a}
+    if not addresses:
+        return None
+    app = web.Application()
+    app.add_routes(
+        [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics_handler)]
+    )
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
+        log.info("serving /healthz /readyz /metrics on %s", address)
+    return runner
+
+
+class Operator:
+    def __init__(self, cfg: settings.Settings, kube: Kube, metrics: Metrics) -> None:
+        self.cfg = cfg
+        self.kube = kube
+        self.metrics = metrics
+        self.queue: WorkQueue[ClusterKey] = WorkQueue()
+        self.cache = Cache(self.queue.add)
+        self.reconciler = Reconciler(
+            kube,
+            self.cache,
+            Recorder(kube, cfg.identity),
+            metrics,
+            field_manager=cfg.field_manager,
+            apply_limiter=anyio.CapacityLimiter(cfg.apply_concurrency),
+        )
+        self.health = Health(expected=len(watch_specs(cfg)))
+        self.stopping = anyio.Event()
+
+    async def worker(self) -> None:
+        while True:
+            try:
+                key = await self.queue.get()
+            except anyio.EndOfStream:
+                return
+            self.metrics.queue_depth.labels(CONTROLLER).set(len(self.queue))
+            cluster = f"{key[0]}/{key[1]}"
+            started = time.perf_counter()
+            result = "success"
+            try:
+                await self.reconciler.reconcile(key)
+                self.queue.forget(key)
+            except errors.TooManyRequests as exc:
+                result = "error"
+                self.queue.add_after(key, exc.retry_after or 1.0)
+            except errors.OperatorError as exc:
+                result = "error"
+                delay = self.queue.add_rate_limited(key)
+                logging.LoggerAdapter(log, {"cluster": cluster}).warning(
+                    "reconcile failed (%s), retrying in %.2fs", exc, delay
+                )
+            except Exception:
+                result = "error"
+                self.queue.add_rate_limited(key)
+                logging.LoggerAdapter(log, {"cluster": cluster}).exception("reconcile crashed; will retry")
+            finally:
+                self.queue.done(key)
+                self.metrics.reconcile_total.labels(CONTROLLER, cluster, result).inc()
+                if result == "error":
+                    self.metrics.reconcile_errors.labels(CONTROLLER, cluster).inc()
+                self.metrics.reconcile_time.labels(CONTROLLER, cluster).observe(time.perf_counter() - started)
+
+    async def resync(self) -> None:
+        while True:
+            await anyio.sleep(self.cfg.resync_seconds)
+            for key in list(self.cache.clusters):
+                self.queue.add(key)
+
+    async def run_workers(self) -> None:
+        async with anyio.create_task_group() as tg:
+            for _ in range(self.cfg.workers):
+                tg.start_soon(self.worker)
+            resync_scope = anyio.CancelScope()
+
+            async def resync_until_stopped() -> None:
+                with resync_scope:
+                    await self.resync()
+
+            tg.start_soon(resync_until_stopped)
+            await self.stopping.wait()
+            resync_scope.cancel()
+            self.queue.shutdown()
+
+
+async def run(cfg: settings.Settings) -> int:
+    metrics = Metrics()
+    kube = await Kube.connect(cfg.kubeconfig, limit=cfg.apply_concurrency + 4)
+    kube.counter.on_request = metrics.count_request
+    op = Operator(cfg, kube, metrics)
+    runner = await serve_http(cfg, op.health, metrics)
+    elector = _elector(cfg, kube)
+    exit_code = [0]
+    try:
+        async with anyio.create_task_group() as root:
+            for index, spec in enumerate(watch_specs(cfg)):
+                root.start_soon(_watch, op, spec, index)
+            root.start_soon(_stop_on_signal, op)
+            if await _started(op, elector):
+                if elector is not None:
+                    metrics.leader.labels(cfg.lease_name).set(1)
+                    root.start_soon(
+                        _guard_lease, elector, metrics, cfg.lease_name, root.cancel_scope, exit_code
+                    )
+                await _run_until_stopped(op)
+            if elector is not None:
+                with anyio.move_on_after(2, shield=True):
+                    await elector.release()
+            root.cancel_scope.cancel()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await kube.close()
+    log.info("stopped")
+    return exit_code[0]
+
+
+def _elector(cfg: settings.Settings, kube: Kube) -> LeaderElector | None:
+    if not cfg.leader_elect:
+        return None
+    return LeaderElector(
+        kube,
+        namespace=cfg.lease_namespace,
+        name=cfg.lease_name,
+        identity=cfg.identity,
+        lease_duration=cfg.lease_duration,
+        renew_deadline=cfg.renew_deadline,
+        retry_period=cfg.retry_period,
+    )
+
+
+async def _stop_on_signal(op: Operator) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s: finishing in-flight work", signal.Signals(signum).name)
+            op.stopping.set()
+            return
+
+
+async def _started(op: Operator, elector: LeaderElector | None) -> bool:
+    """Caches synced and (with leader election) the Lease held; False if told to stop first."""
+    async with anyio.create_task_group() as tg:
+
+        async def cancel_on_stop() -> None:
+            await op.stopping.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(cancel_on_stop)
+        await op.health.event.wait()
+        log.info("caches synced: %d clusters", len(op.cache.clusters))
+        if elector is not None:
+            await elector.acquire()
+        tg.cancel_scope.cancel()
+    return not op.stopping.is_set()
+
+
+async def _guard_lease(
+    elector: LeaderElector, metrics: Metrics, name: str, scope: anyio.CancelScope, exit_code: list[int]
+) -> None:
+    """Another replica may be acting once renewals fail: stop at once, exit 1."""
+    await elector.hold()
+    metrics.leader.labels(name).set(0)
+    exit_code[0] = 1
+    scope.cancel()
+
+
+async def _run_until_stopped(op: Operator) -> None:
+    """Workers run until SIGTERM; then in-flight reconciles get SHUTDOWN_GRACE seconds to finish."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(op.run_workers)
+        await op.stopping.wait()
+        tg.cancel_scope.deadline = anyio.current_time() + SHUTDOWN_GRACE
+
+
+async def _watch(op: Operator, spec: WatchSpec, index: int) -> None:
+    def restarted(reason: str) -> None:
+        op.metrics.watch_restarts.labels(spec.resource.plural, reason).inc()
+
+    await run_watch(op.kube, spec, op.cache, on_synced=lambda: op.health.mark(index), on_restart=restarted)
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = settings.from_args(args)
+    logs.configure(cfg.log_level, cfg.log_format)
+    return anyio.run(run, cfg)

@@ -1,0 +1,159 @@
+"""Plan + observed workloads -> the OnecloudCluster's status: conditions and one entry per component.
+
+Pure. Conditions follow the API conventions: Ready (the summary), Progressing, Degraded, each
+with a reason and a message, and a lastTransitionTime that moves only when the status does.
+The keystone image the printer column shows is read from here, never from the user's spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from cloudpods_operator import planner
+from cloudpods_operator.model import OnecloudCluster
+
+
+@dataclass(frozen=True)
+class Check:
+    """One condition's verdict; ``message`` says what a user should look at."""
+
+    status: str
+    reason: str
+    message: str
+
+
+def component_status(comp: planner.ComponentPlan, observed: planner.Observed) -> dict[str, Any]:
+    name = comp.workloads[0]
+    state = observed.workloads.get(name)
+    expected = tuple(str(ref) for ref in _ordered_images(comp))
+    if comp.state is planner.State.WAITING:
+        phase, message = "Waiting", comp.reason
+    elif state is None:
+        phase, message = "Pending", "workload not created yet"
+    elif state.rolled_out and state.images == expected:
+        phase, message = "Normal", None
+    else:
+        phase, message = "Upgrade", f"{state.updated}/{state.desired} updated, {state.available} available"
+    entry: dict[str, Any] = {
+        "kind": comp.component.kind.value,
+        "name": name,
+        "image": str(comp.image),
+        "phase": phase,
+        "desired": state.desired if state else 0,
+        "updated": state.updated if state else 0,
+        "ready": state.ready if state else 0,
+        "available": state.available if state else 0,
+    }
+    if message:
+        entry["message"] = message
+    return entry
+
+
+def _ordered_images(comp: planner.ComponentPlan) -> list[Any]:
+    """Init containers first, as the pod template lists them (and WorkloadState.images)."""
+    inits = {c.name for c in comp.component.init_containers}
+    return [ref for n, ref in comp.containers if n in inits] + [
+        ref for n, ref in comp.containers if n not in inits
+    ]
+
+
+def checks(components: dict[str, dict[str, Any]], failures: list[str]) -> dict[str, Check]:
+    not_ready = sorted(n for n, c in components.items() if c["phase"] != "Normal")
+    waiting = sorted(n for n, c in components.items() if c["phase"] == "Waiting")
+    rolling = sorted(n for n, c in components.items() if c["phase"] in ("Upgrade", "Pending"))
+    if failures:
+        degraded = Check("True", "ApplyFailed", "; ".join(failures)[:1024])
+    else:
+        degraded = Check("False", "AsExpected", "")
+    if not_ready:
+        ready = Check(
+            "False", "ComponentsNotReady", f"{len(not_ready)} not ready: {', '.join(not_ready)}"[:1024]
+        )
+    elif failures:
+        ready = Check("False", "ApplyFailed", degraded.message)
+    else:
+        ready = Check("True", "AllComponentsReady", f"{len(components)} components ready")
+    if rolling or waiting:
+        parts = [f"rolling out: {', '.join(rolling)}"] if rolling else []
+        parts += [f"waiting: {', '.join(waiting)}"] if waiting else []
+        progressing = Check("True", "RollingOut", "; ".join(parts)[:1024])
+    else:
+        progressing = Check("False", "Complete", "")
+    return {"Ready": ready, "Progressing": progressing, "Degraded": degraded}
+
+
+def spec_error_checks(reason: str, message: str) -> dict[str, Check]:
+    """A spec that cannot be planned: say so, and claim nothing about the workloads we left alone."""
+    return {
+        "Ready": Check("False", reason, message),
+        "Progressing": Check("False", reason, "nothing is applied until the spec is fixed"),
+        "Degraded": Check("True", reason, message),
+    }
+
+
+def conditions(
+    previous: list[dict[str, Any]], verdicts: dict[str, Check], generation: int, now: str
+) -> list[Any]:
+    old = {c.get("type"): c for c in previous}
+    out = []
+    for kind, check in verdicts.items():
+        before = old.get(kind, {})
+        moved = before.get("status") != check.status
+        out.append(
+            {
+                "type": kind,
+                "status": check.status,
+                "reason": check.reason,
+                "message": check.message,
+                "lastTransitionTime": now if moved else before.get("lastTransitionTime", now),
+                "observedGeneration": generation,
+            }
+        )
+    return out
+
+
+def spec_checksum(cluster: OnecloudCluster) -> str:
+    """The reference's ``specChecksum``: upgrade tooling waits for it to change after a full pass."""
+    return hashlib.sha256(
+        orjson.dumps(cluster.to_dict().get("spec", {}), option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+
+
+def build(
+    cluster: OnecloudCluster,
+    plan: planner.Plan,
+    observed: planner.Observed,
+    failures: list[str],
+    previous: dict[str, Any],
+    now: str,
+) -> dict[str, Any]:
+    components = {
+        c.name: component_status(c, observed)
+        for c in plan.components
+        if c.state is not planner.State.DISABLED
+    }
+    generation = cluster.metadata.generation or 0
+    verdicts = checks(components, failures)
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "version": cluster.spec.effective_version,
+        "conditions": conditions(previous.get("conditions") or [], verdicts, generation, now),
+        "components": components,
+    }
+    all_applied = not failures and all(c["phase"] != "Waiting" for c in components.values())
+    status["specChecksum"] = spec_checksum(cluster) if all_applied else previous.get("specChecksum")
+    if status["specChecksum"] is None:
+        del status["specChecksum"]
+    return status
+
+
+def without_times(status: dict[str, Any]) -> dict[str, Any]:
+    """For "did anything change": lastTransitionTime alone never justifies a write."""
+    conds = [
+        {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions") or []
+    ]
+    return {**status, "conditions": conds}

@@ -1,0 +1,111 @@
+"""List-then-watch, the way client-go's Reflector does it, without kubernetes_asyncio's ``Watch``.
+
+List (with the label selector), hand the full set to the cache, then watch from the list's
+resourceVersion with bookmarks. A 410 Gone (as an HTTP status or an ERROR event) means the
+resourceVersion is too old: list again. Any other failure, or silence longer than the
+inactivity deadline, reconnects from the last resourceVersion seen, with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+
+from cloudpods_operator import errors
+from cloudpods_operator.kube import JSON, Kube, Resource
+
+log = logging.getLogger(__name__)
+
+INACTIVITY_SECONDS = 90.0
+"""The API server sends a bookmark about every minute; longer silence means a dead connection."""
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    resource: Resource
+    namespace: str | None = None
+    label_selector: str | None = None
+
+
+class Sink:
+    """What a watch feeds: a full replacement after each list, then single events."""
+
+    async def replace(self, kind: str, items: list[JSON]) -> None:
+        raise NotImplementedError
+
+    async def event(self, kind: str, event_type: str, obj: JSON) -> None:
+        raise NotImplementedError
+
+
+async def run_watch(
+    kube: Kube,
+    spec: WatchSpec,
+    sink: Sink,
+    *,
+    on_synced: Callable[[], None],
+    on_restart: Callable[[str], None] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+) -> None:
+    """Runs until cancelled; never raises for API or network trouble."""
+    backoff = 0.2
+    version: str | None = None
+    restart = on_restart or (lambda reason: None)
+    while True:
+        try:
+            if version is None:
+                version = await _list(kube, spec, sink)
+                on_synced()
+            version = await _watch_once(kube, spec, sink, version)
+            backoff = 0.2
+        except errors.Gone:
+            log.info("watch %s: resourceVersion expired, listing again", spec.resource.plural)
+            restart("gone")
+            version = None
+        except (errors.OperatorError, ValueError) as exc:
+            restart("error")
+            log.warning("watch %s failed (%s); retrying in %.1fs", spec.resource.plural, exc, backoff)
+            await sleep(backoff + random.uniform(0, backoff / 2))
+            backoff = min(backoff * 2, 30.0)
+
+
+async def _list(kube: Kube, spec: WatchSpec, sink: Sink) -> str:
+    query: dict[str, str] = {}
+    if spec.label_selector:
+        query["labelSelector"] = spec.label_selector
+    items: list[JSON] = []
+    while True:
+        page = await kube.list(spec.resource, spec.namespace, limit="500", **query)
+        items.extend(page.get("items", []))
+        token = page.get("metadata", {}).get("continue")
+        if not token:
+            break
+        query["continue"] = token
+    await sink.replace(spec.resource.kind, items)
+    return str(page.get("metadata", {}).get("resourceVersion", ""))
+
+
+async def _watch_once(kube: Kube, spec: WatchSpec, sink: Sink, version: str) -> str:
+    query = {
+        "watch": "true",
+        "allowWatchBookmarks": "true",
+        "resourceVersion": version,
+        "timeoutSeconds": str(random.randint(240, 300)),
+    }
+    if spec.label_selector:
+        query["labelSelector"] = spec.label_selector
+    async for event in kube.stream(spec.resource, spec.namespace, query, inactivity=INACTIVITY_SECONDS):
+        kind = event.get("type", "")
+        obj = event.get("object") or {}
+        if kind == "ERROR":
+            code = int(obj.get("code") or 0)
+            raise errors.api_error(code or 500, str(obj.get("reason", "")), str(obj.get("message", "")))
+        new_version = obj.get("metadata", {}).get("resourceVersion")
+        if kind != "BOOKMARK":
+            await sink.event(spec.resource.kind, kind, obj)
+        if new_version:
+            version = str(new_version)
+    return version
