@@ -684,16 +684,25 @@ def start(
                 f"a local cluster already runs from {run_dir}: {listing}; "
                 "use `python -m localcluster down` (or `make cluster-down`) first"
             )
-        _clear_run_dir(run_dir)
-        (run_dir / MARKER_FILE).write_text("localcluster run directory; removed by `localcluster down`\n")
-        starter = _Starter(run_dir, nodes, extra_args or {}, progress or _noop, timeout)
-        try:
-            return starter.run()
-        except BaseException:
-            _stop_components(list(starter.components.values()), timeout=10.0)
-            with contextlib.suppress(FileNotFoundError):
-                _state_path(run_dir).unlink()
-            raise
+        say = progress or _noop
+        for attempt in (1, 2):
+            _clear_run_dir(run_dir)
+            (run_dir / MARKER_FILE).write_text("localcluster run directory; removed by `localcluster down`\n")
+            starter = _Starter(run_dir, nodes, extra_args or {}, say, timeout)
+            try:
+                return starter.run()
+            except BaseException as exc:
+                _stop_components(list(starter.components.values()), timeout=10.0)
+                _procs.reap()
+                with contextlib.suppress(FileNotFoundError):
+                    _state_path(run_dir).unlink()
+                # The free ports are chosen before the components bind them: another process may have
+                # taken one in between. Retry once with new ports.
+                if attempt == 1 and isinstance(exc, StartError) and "address already in use" in exc.log_tail:
+                    say(f"{exc.component}: port taken meanwhile, starting again with other ports")
+                    continue
+                raise
+    raise AssertionError("unreachable")
 
 
 # --------------------------------------------------------------------------------------------- stop
