@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from cloudpods_operator import catalog, planner, render
-from cloudpods_operator.kube import JSON
+from cloudpods_operator.kube import JSON, RESOURCES
 from cloudpods_operator.watch import Sink
 
 ClusterKey = tuple[str, str]
@@ -102,7 +102,8 @@ class Cache(Sink):
         self.clusters: dict[ClusterKey, JSON] = {}
         self.objects: dict[ObjectKey, Cached] = {}
         self.by_owner: dict[ClusterKey, set[ObjectKey]] = defaultdict(set)
-        self.nodes: dict[str, frozenset[str]] = {}
+        self.nodes: dict[str, frozenset[str]] | None = None
+        """Onecloud node labels per node; None until the (optional) Node watch has listed."""
 
     # ---- Sink --------------------------------------------------------------------------------
 
@@ -120,7 +121,8 @@ class Cache(Sink):
             for k in stale:
                 self._forget(k)
             for obj in items:
-                obj.setdefault("kind", kind)
+                obj.setdefault("kind", kind)  # list items carry neither kind nor apiVersion
+                obj.setdefault("apiVersion", RESOURCES[kind].group_version)
                 touched.add(self._store(obj))
             self._enqueue_all(k for k in touched if k is not None)
 
@@ -139,11 +141,13 @@ class Cache(Sink):
         elif kind == "Node":
             name = obj["metadata"]["name"]
             labels = None if event_type == "DELETED" else _node_labels(obj)
-            if self.nodes.get(name) != labels:
+            nodes = self.nodes if self.nodes is not None else {}
+            if nodes.get(name) != labels:
                 if labels is None:
-                    self.nodes.pop(name, None)
+                    nodes.pop(name, None)
                 else:
-                    self.nodes[name] = labels
+                    nodes[name] = labels
+                self.nodes = nodes
                 self._enqueue_all(self.clusters)
         else:
             okey = (kind, *_key(obj))
@@ -180,7 +184,9 @@ class Cache(Sink):
             for k, c in self.owned_by(key)
             if c.workload is not None and k[0] in planner.WORKLOAD_KINDS
         }
-        labels = frozenset(label for node in self.nodes.values() for label in node)
+        labels = None
+        if self.nodes is not None:
+            labels = frozenset(label for node in self.nodes.values() for label in node)
         return planner.Observed(workloads=workloads, node_labels=labels)
 
     # ---- internals ---------------------------------------------------------------------------

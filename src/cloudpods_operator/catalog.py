@@ -102,11 +102,14 @@ class Container:
 
 @dataclass(frozen=True)
 class ServicePort:
+    """``port`` is also the nodePort (the reference's habit) unless ``fixed_node_port`` says otherwise."""
+
     name: str
     port: int
     target_port: int
     node_port: bool = True
     protocol: Literal["TCP", "UDP"] = "TCP"
+    fixed_node_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,7 @@ COMPONENTS: tuple[Component, ...] = (
                 (ServicePort("client", 2379, 2379, node_port=False), ServicePort("peer", 2380, 2380, False)),
                 headless=True,
             ),
-            Service((ServicePort("client", 2379, 2379),), suffix="-client"),
+            Service((ServicePort("client", 2379, 2379, fixed_node_port=30379),), suffix="-client"),
         ),
         config=False,
         products=products("FCELA"),

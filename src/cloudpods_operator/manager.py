@@ -182,6 +182,7 @@ async def run(cfg: settings.Settings) -> int:
         async with anyio.create_task_group() as root:
             for index, spec in enumerate(watch_specs(cfg)):
                 root.start_soon(_watch, op, spec, index)
+            root.start_soon(_watch_nodes, op)
             root.start_soon(_stop_on_signal, op)
             if await _started(op, elector):
                 if elector is not None:
@@ -264,6 +265,15 @@ async def _watch(op: Operator, spec: WatchSpec, index: int) -> None:
         op.metrics.watch_restarts.labels(spec.resource.plural, reason).inc()
 
     await run_watch(op.kube, spec, op.cache, on_synced=lambda: op.health.mark(index), on_restart=restarted)
+
+
+async def _watch_nodes(op: Operator) -> None:
+    """Nodes tell whether a baremetal node exists (the reference scales baremetal-agent to 0 without one).
+
+    Optional: a Role-only install without node access still runs, with baremetal-agent at its spec's replicas.
+    """
+    spec = WatchSpec(RESOURCES["Node"])
+    await run_watch(op.kube, spec, op.cache, on_synced=lambda: None, optional=True)
 
 
 def main(args: argparse.Namespace) -> int:

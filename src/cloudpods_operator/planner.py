@@ -323,7 +323,7 @@ def check_node_ports(plan: Plan) -> None:
         for obj in comp.objects:
             if obj.kind != "Service":
                 continue
-            for port in obj.body["spec"]["ports"]:
+            for port in obj.body["spec"].get("ports", []):
                 node_port = port.get("nodePort")
                 if node_port is None:
                     continue

@@ -377,12 +377,15 @@ def render_services(ctx: Context, comp: catalog.Component, spec: object) -> list
                 "protocol": sp.protocol,
             }
             if sp.node_port and not internal and not service.headless and not service.cluster_ip:
-                entry["nodePort"] = port
+                entry["nodePort"] = _node_port(spec, comp, sp) or port
             ports.append(entry)
-        svc_spec: Body = {"selector": selector_labels(ctx.name, comp.name), "ports": ports}
+        svc_spec: Body = {"selector": selector_labels(ctx.name, comp.name)}
+        if ports:
+            svc_spec["ports"] = ports
         if service.headless:
             svc_spec["clusterIP"] = "None"
-            svc_spec["publishNotReadyAddresses"] = comp.kind is catalog.Kind.STATEFULSET
+            if comp.kind is catalog.Kind.STATEFULSET:
+                svc_spec["publishNotReadyAddresses"] = True
         node_port = any("nodePort" in p for p in ports)
         svc_spec["type"] = "NodePort" if node_port else "ClusterIP"
         name = ctx.object_name(comp.name) + service.suffix
@@ -410,6 +413,13 @@ def _service_port(spec: object, comp: catalog.Component, sp: catalog.ServicePort
     if sp.node_port and svc is not None and svc.node_port:
         return int(svc.node_port)
     return sp.port
+
+
+def _node_port(spec: object, comp: catalog.Component, sp: catalog.ServicePort) -> int | None:
+    """etcd's client Service keeps port 2379 inside the cluster and 30379 (``etcd.clientNodePort``) outside."""
+    if sp.fixed_node_port is None:
+        return None
+    return int(getattr(spec, "client_node_port", None) or sp.fixed_node_port)
 
 
 def render_config_map(ctx: Context, comp: catalog.Component, port: int) -> Body:

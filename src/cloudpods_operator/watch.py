@@ -49,8 +49,12 @@ async def run_watch(
     on_synced: Callable[[], None],
     on_restart: Callable[[str], None] | None = None,
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    optional: bool = False,
 ) -> None:
-    """Runs until cancelled; never raises for API or network trouble."""
+    """Runs until cancelled; never raises for API or network trouble.
+
+    An ``optional`` watch that is Forbidden (RBAC left it out) stops quietly instead of retrying.
+    """
     backoff = 0.2
     version: str | None = None
     restart = on_restart or (lambda reason: None)
@@ -61,6 +65,14 @@ async def run_watch(
                 on_synced()
             version = await _watch_once(kube, spec, sink, version)
             backoff = 0.2
+        except errors.Forbidden as exc:
+            if optional:
+                log.warning("watch %s forbidden, going on without it: %s", spec.resource.plural, exc)
+                return
+            restart("error")
+            log.warning("watch %s forbidden (%s); retrying in %.1fs", spec.resource.plural, exc, backoff)
+            await sleep(backoff)
+            backoff = min(backoff * 2, 30.0)
         except errors.Gone:
             log.info("watch %s: resourceVersion expired, listing again", spec.resource.plural)
             restart("gone")
