@@ -416,7 +416,7 @@ def _service_port(spec: object, comp: catalog.Component, sp: catalog.ServicePort
 
 
 def _node_port(spec: object, comp: catalog.Component, sp: catalog.ServicePort) -> int | None:
-    """etcd's client Service keeps port 2379 inside the cluster and 30379 (``etcd.clientNodePort``) outside."""
+    """etcd's client Service: port 2379 inside the cluster, 30379 (``etcd.clientNodePort``) outside."""
     if sp.fixed_node_port is None:
         return None
     return int(getattr(spec, "client_node_port", None) or sp.fixed_node_port)

@@ -34,14 +34,17 @@ def _up(run_dir: Path, quiet: bool) -> int:
     except LocalClusterError as exc:
         _err(f"localcluster: {exc}")
         return 1
-    print(f"local control plane up in {cluster.startup_seconds:.1f}s")
-    print(f"  server      {cluster.server}")
-    print(f"  kubeconfig  {cluster.kubeconfig}")
-    print(f"  nodes       {', '.join(cluster.nodes)} (KWOK)")
-    print(f"  logs        {cluster.logs_dir}")
-    print(f"  binaries    {bin_dir()}")
-    print(f"  use it:     export KUBECONFIG={cluster.kubeconfig}")
-    print("  stop it:    python -m localcluster down   (or: make cluster-down)")
+    summary = [
+        f"local control plane up in {cluster.startup_seconds:.1f}s",
+        f"  server      {cluster.server}",
+        f"  kubeconfig  {cluster.kubeconfig}",
+        f"  nodes       {', '.join(cluster.nodes)} (KWOK)",
+        f"  logs        {cluster.logs_dir}",
+        f"  binaries    {bin_dir()}",
+        f"  use it:     export KUBECONFIG={cluster.kubeconfig}",
+        "  stop it:    python -m localcluster down   (or: make cluster-down)",
+    ]
+    print("\n".join(summary), flush=True)
     return 0
 
 

@@ -685,6 +685,8 @@ def start(
                 "use `python -m localcluster down` (or `make cluster-down`) first"
             )
         say = progress or _noop
+        if state is not None:
+            say(f"the cluster recorded in {run_dir} no longer runs: starting afresh")
         for attempt in (1, 2):
             _clear_run_dir(run_dir)
             (run_dir / MARKER_FILE).write_text("localcluster run directory; removed by `localcluster down`\n")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -75,19 +76,28 @@ def _kubectl_binary() -> str:
 
 
 def _docker_answers(timeout: float = 2.0) -> bool:
-    """A cheap check that a Docker engine answers (no socket, no DOCKER_HOST: no import, no wait)."""
-    if not os.environ.get("DOCKER_HOST") and not Path("/var/run/docker.sock").exists():
-        return False
+    """A cheap check that a Docker engine answers GET /_ping (stdlib only, nothing left open)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     try:
-        import docker
-
-        engine = docker.from_env(timeout=int(max(1, timeout)))
-        try:
-            return bool(engine.ping())
-        finally:
-            engine.close()
-    except Exception:
+        if host.startswith("unix://"):
+            path = host.removeprefix("unix://")
+            if not Path(path).exists():
+                return False
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(path)
+                sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+                reply = sock.recv(4096)
+        elif host.startswith("tcp://"):
+            hostname, _, port = host.removeprefix("tcp://").partition(":")
+            with socket.create_connection((hostname, int(port or 2375)), timeout=timeout) as sock:
+                sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+                reply = sock.recv(4096)
+        else:
+            return False
+    except (OSError, ValueError):
         return False
+    return reply.startswith(b"HTTP/1.") and b" 200 " in reply.split(b"\r\n", 1)[0]
 
 
 @contextlib.contextmanager
