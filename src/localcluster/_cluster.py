@@ -40,6 +40,7 @@ COMPONENT_ORDER: tuple[str, ...] = (
 
 CONTROLLERS: tuple[str, ...] = (
     "garbage-collector-controller",
+    "persistentvolume-binder-controller",
     "deployment-controller",
     "replicaset-controller",
     "daemonset-controller",
@@ -79,6 +80,9 @@ ADMISSION_PLUGINS: tuple[str, ...] = (
     "ValidatingAdmissionWebhook",
     "ResourceQuota",
 )
+
+
+STORAGE_CLASS = "local-path"
 
 
 @dataclass(frozen=True)
@@ -507,6 +511,9 @@ class _Starter:
             f"--root-ca-file={p.ca.cert}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--allocate-node-cidrs=false",
+            # Dynamic hostPath volumes for the `local-path` StorageClass (single-node dev provisioner):
+            # PVC-backed components (glance, victoria-metrics, ...) get bound volumes and schedule.
+            "--enable-hostpath-provisioner=true",
             "--kube-api-qps=300",
             "--kube-api-burst=500",
             "--profiling=false",
@@ -598,6 +605,23 @@ class _Starter:
                 raise self.fail("kwok", f"nodes not Ready after {self.timeout:.0f}s: {detail}")
             time.sleep(0.2)
 
+    def create_storage_class(self) -> None:
+        """The reference's default StorageClass, provisioned by the controller-manager's hostPath plugin."""
+        body = {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {
+                "name": STORAGE_CLASS,
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "kubernetes.io/host-path",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+        }
+        resp = self.api("POST", "/apis/storage.k8s.io/v1/storageclasses", body)
+        if resp.status not in (201, 409):
+            raise StartError(f"creating StorageClass {STORAGE_CLASS}: HTTP {resp.status}: {resp.text[:500]}")
+
     def wait_default_serviceaccount(self, deadline: float) -> None:
         while self.api("GET", "/api/v1/namespaces/default/serviceaccounts/default").status != 200:
             if time.monotonic() > deadline:
@@ -616,6 +640,7 @@ class _Starter:
         self.wait_healthy(["kube-apiserver"], deadline)
         self.start_controllers(env)
         self.create_nodes()
+        self.create_storage_class()
         self.wait_healthy(["kube-controller-manager", "kube-scheduler", "kwok"], deadline)
         self.wait_nodes_ready(deadline)
         self.wait_default_serviceaccount(deadline)
