@@ -32,7 +32,9 @@ from kubernetes_asyncio.config import new_client_from_config
 
 import localcluster
 
+from .cloud import Cloud
 from .helpers import eventually
+from .operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -199,3 +201,52 @@ async def namespace(api: ApiClient) -> AsyncIterator[str]:
     finally:
         with contextlib.suppress(k8s.ApiException):
             await core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def crd(kubectl: Kubectl) -> None:
+    """The generated OnecloudCluster CRD, installed the way the chart does (server-side, as is)."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crd"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = kubectl(
+            "get",
+            "crd",
+            "onecloudclusters.onecloud.yunion.io",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+            check=False,
+        )
+        if done.stdout.strip() == "True":
+            return
+        time.sleep(0.2)
+    pytest.fail("the OnecloudCluster CRD was not Established within 60s", pytrace=False)
+
+
+@pytest.fixture
+def cloud(kube: Kube, kubectl: Kubectl, crd: None, namespace: str) -> Iterator[Cloud]:
+    """A namespace with its own operator process watching it; on teardown every cluster in it is deleted
+    and its Services are waited away (NodePorts are cluster-wide: a leftover would break the next test)."""
+    operator = OperatorProcess(kube.kubeconfig, namespaces=(namespace,)).start()
+    target = Cloud(namespace, operator, kubectl)
+    try:
+        yield target
+    finally:
+        for running in {id(p): p for p in (operator, target.operator)}.values():  # a test may restart it
+            if running.proc is not None and running.proc.poll() is None:
+                running.terminate()
+        kubectl(
+            "delete",
+            "onecloudclusters.onecloud.yunion.io",
+            "--all",
+            "-n",
+            namespace,
+            "--wait=true",
+            check=False,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            left = kubectl("get", "services", "-n", namespace, "-o", "name", check=False).stdout.strip()
+            if not left:
+                break
+            time.sleep(0.3)

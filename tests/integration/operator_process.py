@@ -53,8 +53,10 @@ class OperatorProcess:
         ]
         if self.log_path is None:
             self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"operator-{self.metrics_port}.log"
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            )
         if wait_ready:
             self.wait_ready(timeout)
         return self
@@ -95,7 +97,9 @@ class OperatorProcess:
         return total
 
     def writes(self) -> float:
-        return sum(self.metric("rest_client_requests_total", method=m) for m in ("POST", "PUT", "PATCH", "DELETE"))
+        return sum(
+            self.metric("rest_client_requests_total", method=m) for m in ("POST", "PUT", "PATCH", "DELETE")
+        )
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""

@@ -1,0 +1,250 @@
+"""The operator process against a real API server: the seed's scenarios done with kubectl, as users do them."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from cloudpods_operator import planner
+
+from .cloud import Cloud, wait_for
+from .conftest import Kube, Kubectl
+from .operator_process import OperatorProcess
+
+pytestmark = pytest.mark.integration
+
+PINNED_TAGS = (
+    ":2.12.4-20260415",
+    ":1.6.0",
+    ":v1.0.8",
+    ":v0.0.4",
+    ":release-1.36.4-6",
+    ":release-1.36-1",
+    ":v1.129.1-1",
+    ":3.5.12",
+    ":1.37.0-glibc",
+)
+
+
+def _follows_version(image: str) -> bool:
+    return not image.endswith(PINNED_TAGS)
+
+
+def test_example_cluster_comes_up_ready_with_printer_columns(cloud: Cloud, kubectl: Kubectl) -> None:
+    cloud.apply()
+    cr = cloud.wait_ready()
+    planned = {(o.kind, o.name) for o in cloud.plan().objects}
+    for kind, name in sorted(planned):
+        kubectl("get", kind.lower(), name, "-n", cloud.namespace)
+    assert set(cr["status"]["components"]) == {
+        c.name for c in cloud.plan().components if c.state is not planner.State.DISABLED
+    }
+    table = kubectl("get", "onecloudclusters.onecloud.yunion.io", "-n", cloud.namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "KEYSTONE", "VERSION", "READY", "AGE"]
+    row = table[1].split()
+    assert row[:4] == [
+        "default",
+        "registry.cn-beijing.aliyuncs.com/yunionio/keystone:v3.11.5",
+        "v3.11.5",
+        "True",
+    ]
+    short = kubectl("get", "oc", "-n", cloud.namespace, "default", "-o", "jsonpath={.status.version}").stdout
+    assert short == "v3.11.5"
+
+
+def test_version_and_repository_roll_every_component(cloud: Cloud) -> None:
+    cloud.apply()
+    cloud.wait_ready()
+    cloud.patch({"spec": {"version": "archdev-v36"}})
+    cloud.wait_ready()
+    images = [i for imgs in cloud.images().values() for i in imgs]
+    assert all(i.endswith(":archdev-v36") for i in images if _follows_version(i)), images
+    assert any(not _follows_version(i) for i in images)  # third-party images keep their own tags
+
+    cloud.patch({"spec": {"imageRepository": "registry.cn-beijing.aliyuncs.com/zexi"}})
+    cloud.wait_ready()
+    images = [i for imgs in cloud.images().values() for i in imgs]
+    assert all(i.startswith("registry.cn-beijing.aliyuncs.com/zexi/") for i in images), images
+    assert all(i.endswith(":archdev-v36") for i in images if _follows_version(i))
+
+
+def test_region_override_changes_region_and_nothing_else(cloud: Cloud, kubectl: Kubectl) -> None:
+    cloud.apply()
+    cloud.wait_ready()
+    before = {
+        n: (o["metadata"]["resourceVersion"], o["metadata"]["generation"])
+        for n, o in cloud.workloads().items()
+    }
+    cloud.patch({"spec": {"regionServer": {"repository": "192.168.0.1:5000/yunionio", "tag": "lzx-dev"}}})
+    cloud.wait_ready()
+    out = kubectl("get", "deployment", "-n", cloud.namespace, "default-region", "-o", "yaml").stdout
+    lines = [line.strip() for line in out.splitlines() if line.strip().startswith("image:")]
+    assert lines and set(lines) == {"image: 192.168.0.1:5000/yunionio/region:lzx-dev"}, lines
+    after = {
+        n: (o["metadata"]["resourceVersion"], o["metadata"]["generation"])
+        for n, o in cloud.workloads().items()
+    }
+    changed = {n for n in before if before[n] != after[n]}
+    assert changed == {"default-region"}, changed
+
+
+def test_resync_at_rest_sends_no_writes(cloud: Cloud) -> None:
+    cloud.apply()
+    cloud.wait_ready()
+    time.sleep(2)  # let the last status write's echo settle
+    writes = cloud.operator.writes()
+    passes = cloud.operator.metric("controller_runtime_reconcile_total")
+    versions = {
+        (kind, item["metadata"]["name"]): item["metadata"]["resourceVersion"]
+        for kind in ("deployments", "daemonsets", "statefulsets", "services", "configmaps", "ingresses")
+        for item in cloud.get(kind)["items"]
+    }
+    time.sleep(12)  # more than two resync periods (the fixture runs the operator with --resync 5)
+    assert cloud.operator.metric("controller_runtime_reconcile_total") >= passes + 2
+    assert cloud.operator.writes() == writes
+    assert cloud.operator.metric("cloudpods_operator_apply_skipped_total") > 0
+    now = {
+        (kind, item["metadata"]["name"]): item["metadata"]["resourceVersion"]
+        for kind in ("deployments", "daemonsets", "statefulsets", "services", "configmaps", "ingresses")
+        for item in cloud.get(kind)["items"]
+    }
+    assert now == versions
+
+
+def test_other_managers_fields_survive_and_hand_edits_are_reverted(cloud: Cloud, kubectl: Kubectl) -> None:
+    cloud.apply()
+    cloud.wait_ready()
+    ns = cloud.namespace
+    kubectl("annotate", "deployment", "default-scheduler", "-n", ns, "team=ops")
+    kubectl("scale", "deployment", "default-scheduler", "-n", ns, "--replicas=3")
+    kubectl("set", "image", "deployment/default-webconsole", "-n", ns, "web=evil.example.com/webconsole:1")
+    expected = "registry.cn-beijing.aliyuncs.com/yunionio/webconsole:v3.11.5"
+
+    def reverted() -> bool:
+        pod = cloud.get("deployment", "default-webconsole")["spec"]["template"]["spec"]
+        return {c["name"]: c["image"] for c in pod["containers"]}["web"] == expected
+
+    wait_for(reverted, 30, what="hand-edited image put back")
+    passes = cloud.operator.metric("controller_runtime_reconcile_total")
+    wait_for(lambda: cloud.operator.metric("controller_runtime_reconcile_total") >= passes + 2, 30)
+    scheduler = cloud.get("deployment", "default-scheduler")
+    assert scheduler["metadata"]["annotations"]["team"] == "ops"
+    assert scheduler["spec"]["replicas"] == 3
+    events = cloud.get("events")["items"]
+    assert any(
+        e.get("reason") == "DriftCorrected"
+        and "default-webconsole" in (e.get("message") or e.get("note") or "")
+        for e in events
+    )
+
+
+def test_disable_deletes_the_workload_keeps_config_and_reenable_restores(
+    cloud: Cloud, kubectl: Kubectl
+) -> None:
+    cloud.apply()
+    cloud.wait_ready()
+    uid = cloud.get("configmap", "default-glance")["metadata"]["uid"]
+    pvc = cloud.get("pvc", "default-glance")["metadata"]["uid"]
+    cloud.patch({"spec": {"glance": {"disable": True}}})
+    wait_for(lambda: "default-glance" not in cloud.workloads(), 30, what="glance Deployment deleted")
+    assert cloud.get("configmap", "default-glance")["metadata"]["uid"] == uid
+    assert cloud.get("pvc", "default-glance")["metadata"]["uid"] == pvc
+    assert "glance" not in cloud.wait_ready()["status"]["components"]
+    cloud.patch({"spec": {"glance": {"disable": False}}})
+    cr = cloud.wait_ready()
+    assert cr["status"]["components"]["glance"]["phase"] == "Normal"
+    assert "default-glance" in cloud.workloads()
+
+
+def test_deleting_the_cluster_removes_what_it_owned(cloud: Cloud, kubectl: Kubectl) -> None:
+    cloud.apply()
+    cloud.wait_ready()
+    kubectl("delete", "oc", "-n", cloud.namespace, "default")
+
+    def gone() -> bool:
+        left = [
+            cloud.get(kind)["items"] for kind in ("deployments", "daemonsets", "statefulsets", "services")
+        ]
+        return not any(left) and not cloud.get("configmaps")["items"][1:]  # kube-root-ca.crt stays
+
+    wait_for(gone, 60, what="owned objects garbage-collected")
+    assert {p["metadata"]["name"] for p in cloud.get("pvc")["items"]} >= {"default-glance"}  # data is kept
+
+
+def test_sigkill_mid_rollout_converges_after_restart(cloud: Cloud, kube: Kube) -> None:
+    cloud.apply()
+    cloud.wait_ready()
+    cloud.patch({"spec": {"version": "v3.12.0"}})
+    time.sleep(0.15)
+    cloud.operator.kill()
+    restarted = OperatorProcess(kube.kubeconfig, namespaces=(cloud.namespace,)).start()
+    cloud.operator = restarted
+    cloud.wait_ready()
+    live = cloud.workloads()
+    assert set(live) == cloud.planned_workloads()
+    images = [i for imgs in cloud.images().values() for i in imgs]
+    assert all(i.endswith(":v3.12.0") for i in images if _follows_version(i)), images
+    replicasets = cloud.get("replicasets")["items"]
+    current = [rs for rs in replicasets if rs["spec"].get("replicas", 0) > 0]
+    assert len(current) == sum(
+        1 for o in live.values() if o["kind"] == "Deployment" and o["spec"]["replicas"] > 0
+    )
+
+
+def test_schema_rejects_bad_input_at_admission(cloud: Cloud, kubectl: Kubectl) -> None:
+    cases = {
+        "negative replicas": ({"regionServer": {"replicas": -1}}, "replicas"),
+        "bad repository": ({"regionServer": {"repository": "HTTP://not a repo"}}, "repository"),
+        "bad tag": ({"version": "v1 with spaces"}, "version"),
+        "bad pull policy": ({"keystone": {"imagePullPolicy": "Sometimes"}}, "imagePullPolicy"),
+        "unknown product": ({"productVersion": "Baremetal"}, "productVersion"),
+        "unknown field": ({"regionServr": {}}, "regionServr"),
+        "LightEdge with local VPC": (
+            {"productVersion": "LightEdge", "disableLocalVpc": False},
+            "disableLocalVpc",
+        ),
+    }
+    for label, (spec, field) in cases.items():
+        doc = cloud.manifest(**spec)
+        done = kubectl("apply", "-f", "-", input=json.dumps(doc), check=False)
+        assert done.returncode != 0, label
+        assert field in done.stderr, (label, done.stderr)
+    assert cloud.get("onecloudclusters.onecloud.yunion.io")["items"] == []
+
+
+def test_spec_that_cannot_be_planned_degrades_without_touching_workloads(
+    cloud: Cloud, kubectl: Kubectl
+) -> None:
+    cloud.apply()
+    cloud.wait_ready()
+    before = {n: o["metadata"]["resourceVersion"] for n, o in cloud.workloads().items()}
+    ns = cloud.namespace
+    kubectl("annotate", "oc", "-n", ns, "default", "onecloud.yunion.io/edition=platinum", "--overwrite")
+    cloud.patch({"spec": {"version": "v9.9.9"}})
+
+    def degraded() -> bool:
+        cond = cloud.condition("Degraded")
+        return cond.get("status") == "True" and cond.get("reason") == "InvalidSpec"
+
+    wait_for(degraded, 30, what="Degraded=True InvalidSpec")
+    assert "platinum" in cloud.condition("Degraded")["message"]
+    time.sleep(3)
+    assert {n: o["metadata"]["resourceVersion"] for n, o in cloud.workloads().items()} == before
+    events = cloud.get("events")["items"]
+    assert any(e.get("type") == "Warning" and e.get("reason") == "InvalidSpec" for e in events)
+    assert cloud.operator.proc is not None and cloud.operator.proc.poll() is None
+    kubectl("annotate", "oc", "-n", ns, "default", "onecloud.yunion.io/edition=ce", "--overwrite")
+    cloud.wait_ready()
+    assert cloud.condition("Degraded")["status"] == "False"
+    assert all(i.endswith(":v9.9.9") for imgs in cloud.images().values() for i in imgs if _follows_version(i))
+
+
+def test_sigterm_finishes_and_exits_zero_quickly(cloud: Cloud) -> None:
+    cloud.apply()
+    cloud.wait_ready()
+    started = time.monotonic()
+    assert cloud.operator.terminate(timeout=10) == 0
+    assert time.monotonic() - started < 10
+    assert '"stopped"' in cloud.operator.logs()
