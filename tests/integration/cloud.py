@@ -82,7 +82,7 @@ class Cloud:
         def ready() -> bool:
             cr = self.cr()
             cond = {c["type"]: c for c in cr.get("status", {}).get("conditions") or []}.get("Ready", {})
-            return (
+            return bool(
                 cond.get("status") == "True"
                 and cond.get("observedGeneration") == cr["metadata"]["generation"]
             )

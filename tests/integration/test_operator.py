@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -124,7 +125,7 @@ def test_other_managers_fields_survive_and_hand_edits_are_reverted(cloud: Cloud,
 
     def reverted() -> bool:
         pod = cloud.get("deployment", "default-webconsole")["spec"]["template"]["spec"]
-        return {c["name"]: c["image"] for c in pod["containers"]}["web"] == expected
+        return bool({c["name"]: c["image"] for c in pod["containers"]}["web"] == expected)
 
     wait_for(reverted, 30, what="hand-edited image put back")
     passes = cloud.operator.metric("controller_runtime_reconcile_total")
@@ -194,7 +195,7 @@ def test_sigkill_mid_rollout_converges_after_restart(cloud: Cloud, kube: Kube) -
 
 
 def test_schema_rejects_bad_input_at_admission(cloud: Cloud, kubectl: Kubectl) -> None:
-    cases = {
+    cases: dict[str, tuple[dict[str, Any], str]] = {
         "negative replicas": ({"regionServer": {"replicas": -1}}, "replicas"),
         "bad repository": ({"regionServer": {"repository": "HTTP://not a repo"}}, "repository"),
         "bad tag": ({"version": "v1 with spaces"}, "version"),
