@@ -1,4 +1,4 @@
-"""The operator process against a real API server: the seed's scenarios done with kubectl, as users do them."""
+"""The operator process against a real API server: the seed's scenarios, done with kubectl as users do."""
 
 from __future__ import annotations
 
