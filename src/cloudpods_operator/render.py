@@ -366,7 +366,7 @@ def desired_replicas(placement: _Placement) -> int | None:
 def render_services(ctx: Context, comp: catalog.Component, spec: object) -> list[Body]:
     out = []
     for service in comp.services:
-        internal = _internal_only(spec, service)
+        internal = _internal_only(spec)
         ports = []
         for sp in service.ports:
             port = _service_port(spec, comp, sp)
@@ -400,9 +400,13 @@ def render_services(ctx: Context, comp: catalog.Component, spec: object) -> list
     return out
 
 
-def _internal_only(spec: object, service: catalog.Service) -> bool:
-    svc = getattr(spec, "service", None)
-    return bool(svc and svc.internal_only)
+def _internal_only(spec: object) -> bool:
+    """``service.internalOnly`` (keystone: ``adminService``, apigateway: ``apiService``, as the reference)."""
+    for attr in ("admin_service", "api_service", "service"):
+        svc = getattr(spec, attr, None)
+        if svc is not None:
+            return bool(svc.internal_only)
+    return False
 
 
 def _service_port(spec: object, comp: catalog.Component, sp: catalog.ServicePort) -> int:
