@@ -29,7 +29,7 @@ class Check:
 def component_status(comp: planner.ComponentPlan, observed: planner.Observed) -> dict[str, Any]:
     name = comp.workloads[0]
     state = observed.workloads.get(name)
-    expected = tuple(str(ref) for ref in _ordered_images(comp))
+    expected = tuple(str(ref) for ref in ordered_images(comp))
     if comp.state is planner.State.WAITING:
         phase, message = "Waiting", comp.reason
     elif state is None:
@@ -53,7 +53,7 @@ def component_status(comp: planner.ComponentPlan, observed: planner.Observed) ->
     return entry
 
 
-def _ordered_images(comp: planner.ComponentPlan) -> list[Any]:
+def ordered_images(comp: planner.ComponentPlan) -> list[Any]:
     """Init containers first, as the pod template lists them (and WorkloadState.images)."""
     inits = {c.name for c in comp.component.init_containers}
     return [ref for n, ref in comp.containers if n in inits] + [
