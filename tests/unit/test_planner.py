@@ -87,6 +87,11 @@ def pod(body: Mapping[str, Any]) -> dict[str, Any]:
 
 # ---- the matrix: edition x useHyperImage x productVersion -------------------------------------
 
+
+def matrix_plan(edition: str, hyper: bool, product: str) -> planner.Plan:
+    return plan_for({"productVersion": product, "useHyperImage": hyper, "version": VERSION}, edition)
+
+
 MATRIX: list[tuple[Edition, bool, Product]] = [
     (e, h, p) for e in EDITIONS for h in (False, True) for p in PRODUCTS
 ]
@@ -151,7 +156,7 @@ def summary_actual(plan: planner.Plan, component: str) -> dict[str, Any]:
     ids=[f"{e}-{'hyper' if h else 'plain'}-{p}" for e, h, p in MATRIX],
 )
 def test_matrix(edition: Edition, hyper: bool, product: Product) -> None:
-    plan = plan_for({"productVersion": product, "useHyperImage": hyper, "version": VERSION}, edition)
+    plan = matrix_plan(edition, hyper, product)
     expected_on = {c.name for c in COMPONENTS if component_runs(c, edition=edition, product=product)}
     assert enabled(plan) == expected_on
     assert {c.name for c in plan.components} == set(BY_NAME)
@@ -215,7 +220,7 @@ LITERAL_CELLS: list[tuple[str, Product, set[str]]] = [
     ("edition", "product", "names"), LITERAL_CELLS, ids=[f"{e}-{p}" for e, p, _ in LITERAL_CELLS]
 )
 def test_planned_components_literal(edition: str, product: Product, names: set[str]) -> None:
-    assert enabled(plan_for({"productVersion": product}, edition)) == names
+    assert enabled(matrix_plan(edition, False, product)) == names
 
 
 # ---- gates -------------------------------------------------------------------------------------
@@ -243,20 +248,21 @@ def test_disable_local_vpc_drops_the_lbagent_ovn_controller_container() -> None:
     ]
 
 
+BOTH_FLAGS = {"enableCloudNet": True, "enableS3Gateway": True}
+FEATURE_CASES: list[tuple[str, dict[str, Any], set[str]]] = [
+    ("FullStack-no-flags", {}, set()),
+    ("FullStack-flags", BOTH_FLAGS, {"cloudnet", "s3gateway"}),
+    ("CMP-flags", {**BOTH_FLAGS, "productVersion": "CMP"}, {"s3gateway"}),  # cloudnet is FullStack only
+    ("Edge-flags", {**BOTH_FLAGS, "productVersion": "Edge"}, set()),
+    ("FullStack-cloudnet-only", {"enableCloudNet": True}, {"cloudnet"}),
+]
+
+
 @pytest.mark.parametrize(
-    ("spec", "component", "runs"),
-    [
-        ({}, "cloudnet", False),
-        ({"enableCloudNet": True}, "cloudnet", True),
-        ({"enableCloudNet": True, "productVersion": "CMP"}, "cloudnet", False),
-        ({}, "s3gateway", False),
-        ({"enableS3Gateway": True}, "s3gateway", True),
-        ({"enableS3Gateway": True, "productVersion": "CMP"}, "s3gateway", True),
-        ({"enableS3Gateway": True, "productVersion": "Edge"}, "s3gateway", False),
-    ],
+    ("spec", "running"), [c[1:] for c in FEATURE_CASES], ids=[c[0] for c in FEATURE_CASES]
 )
-def test_feature_flags(spec: dict[str, Any], component: str, runs: bool) -> None:
-    assert (component in enabled(plan_for(spec, "ee"))) is runs
+def test_feature_flags(spec: dict[str, Any], running: set[str]) -> None:
+    assert enabled(plan_for(spec, "ee")) & {"cloudnet", "s3gateway"} == running
 
 
 DEFAULT_OFF = [
@@ -269,10 +275,13 @@ DEFAULT_OFF = [
 
 @pytest.mark.parametrize(("component", "key"), DEFAULT_OFF, ids=[c for c, _ in DEFAULT_OFF])
 def test_default_off_components_need_an_explicit_disable_false(component: str, key: str) -> None:
+    def all_four(value: dict[str, Any]) -> planner.Plan:  # one plan per setting serves the four cases
+        return plan_for({k: value for _, k in DEFAULT_OFF}, "ee")
+
     assert component not in enabled(plan_for({}, "ee"))
-    assert component not in enabled(plan_for({key: {"replicas": 1}}, "ee"))
-    assert component not in enabled(plan_for({key: {"disable": True}}, "ee"))
-    on = plan_for({key: {"disable": False}}, "ee")
+    assert component not in enabled(all_four({"replicas": 1}))
+    assert component not in enabled(all_four({"disable": True}))
+    on = all_four({"disable": False})
     assert component in enabled(on)
     assert f"default-{component}" in workloads(on)
 
@@ -294,7 +303,7 @@ DISABLE_CASES = [
 def test_disable_true_drops_the_workload_and_keeps_config_and_data(
     component: str, key: str, kept: set[str]
 ) -> None:
-    plan = plan_for({key: {"disable": True}})
+    plan = plan_for({k: {"disable": True} for _, k, _ in DISABLE_CASES})  # one plan serves every case
     assert plan.component(component).state is planner.State.DISABLED
     assert not [o for o in plan.objects if o.component == component]
     for kind in ("ConfigMap", "PersistentVolumeClaim"):
@@ -322,8 +331,8 @@ def test_hostagent_disable_stops_the_host_family() -> None:
 
 
 def test_fullstack_to_cmp_removes_exactly_what_cmp_does_not_run() -> None:
-    full = set(workloads(plan_for({"productVersion": "FullStack"})))
-    cmp_ = set(workloads(plan_for({"productVersion": "CMP"})))
+    full = set(workloads(matrix_plan("ce", False, "FullStack")))
+    cmp_ = set(workloads(matrix_plan("ce", False, "CMP")))
     assert cmp_ - full == set()
     assert full - cmp_ == {
         "default-telegraf",
@@ -384,8 +393,7 @@ def _images(plan: planner.Plan) -> dict[tuple[str, str], str]:
 def test_switching_edition_from_ce(
     edition: str, added: set[str], renamed: dict[tuple[str, str], str], new_containers: set[tuple[str, str]]
 ) -> None:
-    spec = {"version": VERSION}
-    ce, other = plan_for(spec, "ce"), plan_for(spec, edition)
+    ce, other = matrix_plan("ce", False, "FullStack"), matrix_plan(edition, False, "FullStack")
     assert enabled(other) - enabled(ce) == added
     assert enabled(ce) - enabled(other) == set()
     before, after = _images(ce), _images(other)
@@ -398,8 +406,8 @@ def test_switching_edition_from_ce(
 
 # ---- provenance: every image string comes from images.image_for --------------------------------
 
-PROVENANCE_SPECS: list[tuple[str, str, dict[str, Any]]] = [
-    ("ce-defaults", "ce", {}),
+PROVENANCE_SPECS: list[tuple[str, str | None, dict[str, Any]]] = [
+    ("ce-defaults", None, {}),
     ("ee-everything-hyper", "ee", {**EVERYTHING_ON, "useHyperImage": True, "version": "v4.0.0"}),
     (
         "ce-support-overrides",
@@ -420,7 +428,9 @@ PROVENANCE_SPECS: list[tuple[str, str, dict[str, Any]]] = [
 @pytest.mark.parametrize(
     ("edition", "spec"), [p[1:] for p in PROVENANCE_SPECS], ids=[p[0] for p in PROVENANCE_SPECS]
 )
-def test_every_container_image_comes_from_the_image_planner(edition: str, spec: dict[str, Any]) -> None:
+def test_every_container_image_comes_from_the_image_planner(
+    edition: str | None, spec: dict[str, Any]
+) -> None:
     plan = plan_for(spec, edition)
     model = cluster(spec, edition).spec
     checked = 0
@@ -632,22 +642,25 @@ def test_node_port_conflict_inside_one_component_is_a_spec_error() -> None:
         planner.plan(cluster({"keystone": {"publicService": {"nodePort": 30357}}}))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: keystone.publicService/adminService.internalOnly are ignored (render reads only "
-    "keystone.service); the reference makes the keystone Service ClusterIP without nodePorts",
+INTERNAL_ONLY = [
+    (
+        "keystone-both",
+        "keystone",
+        {"keystone": {"publicService": {"internalOnly": True}, "adminService": {"internalOnly": True}}},
+    ),
+    ("keystone-admin", "keystone", {"keystone": {"adminService": {"internalOnly": True}}}),
+    ("apigateway-api", "apigateway", {"apiGateway": {"apiService": {"internalOnly": True}}}),
+    ("region", "region", {"regionServer": {"service": {"internalOnly": True}}}),
+]
+
+
+@pytest.mark.parametrize(
+    ("component", "spec"), [c[1:] for c in INTERNAL_ONLY], ids=[c[0] for c in INTERNAL_ONLY]
 )
-def test_keystone_internal_only_services() -> None:
-    spec = {"keystone": {"publicService": {"internalOnly": True}, "adminService": {"internalOnly": True}}}
-    plan = planner.plan(cluster(spec))
-    [svc] = [o.body for o in plan.objects if o.kind == "Service" and o.name == "default-keystone"]
-    assert svc["spec"]["type"] == "ClusterIP"
-    assert all("nodePort" not in p for p in svc["spec"]["ports"])
-
-
-def test_internal_only_service_has_no_node_port() -> None:
-    plan = planner.plan(cluster({"regionServer": {"service": {"internalOnly": True}}}))
-    [svc] = [o.body for o in plan.objects if o.kind == "Service" and o.name == "default-region"]
+def test_internal_only_services(component: str, spec: dict[str, Any]) -> None:
+    """keystone follows adminService.internalOnly, apigateway apiService.internalOnly (the reference)."""
+    plan = plan_for(spec)
+    [svc] = [o.body for o in plan.objects if o.kind == "Service" and o.name == f"default-{component}"]
     assert svc["spec"]["type"] == "ClusterIP"
     assert all("nodePort" not in p for p in svc["spec"]["ports"])
 
