@@ -79,7 +79,7 @@ def test_plan_yaml_is_multi_document(
 ) -> None:
     code, out, err = run(capsys, "plan", "-f", str(EXAMPLE), "-o", "yaml")
     assert code == 0, err
-    docs = list(yaml.safe_load_all(out))
+    docs = list(yaml.load_all(out, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
     assert len(docs) == len(example_rows)
     assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
         (r["kind"], r["name"]) for r in example_rows

@@ -176,7 +176,7 @@ def all_images(cl: OnecloudCluster) -> dict[tuple[str, str], str]:
 # ---- the strategies themselves produce what the grammar allows -----------------------------------
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(repositories(), image_names, tags)
 def test_strategies_match_the_model_patterns(repository: str, name: str, tag: str) -> None:
     assert re.fullmatch(REPOSITORY_PATTERN, repository)
@@ -207,7 +207,7 @@ def _for_path(path: str, values: dict[str, Any], distinct: bool) -> dict[str, An
     return own
 
 
-@settings(max_examples=60, deadline=None, phases=NO_SHRINK)
+@settings(max_examples=40, deadline=None, phases=NO_SHRINK)
 @given(base_specs(), editions, overrides("any"), st.sampled_from(SOURCE_PATHS))
 def test_an_override_never_changes_another_spec_paths_images(
     base: dict[str, Any], edition: Edition, values: dict[str, Any], path: str
@@ -284,7 +284,7 @@ def test_planning_is_deterministic(spec: dict[str, Any], edition: Edition) -> No
     ]
 
 
-@settings(max_examples=15, deadline=None, phases=NO_SHRINK)
+@settings(max_examples=12, deadline=None, phases=NO_SHRINK)
 @given(random_specs(), editions)
 def test_random_valid_specs_plan_and_every_image_is_well_formed(
     spec: dict[str, Any], edition: Edition
