@@ -303,13 +303,15 @@ def _has(path: str) -> bool:
     return True
 
 
-@pytest.mark.parametrize(
-    "key", [pytest.param(k, marks=S3GATEWAY_BUG) if k == "s3gateway" else k for k in REFERENCE_SPEC_KEYS]
-)
-def test_reference_spec_key_in_schema(key: str) -> None:
-    assert _has(key)
+def test_reference_spec_keys_in_schema() -> None:
+    missing = [k for k in REFERENCE_SPEC_KEYS if not _has(k)]
+    assert missing in ([], ["s3gateway"])  # s3gateway: test_reference_s3gateway_key_in_schema
 
 
-@pytest.mark.parametrize("path", NESTED_REFERENCE_KEYS)
-def test_nested_reference_key_in_schema(path: str) -> None:
-    assert _has(path)
+@S3GATEWAY_BUG
+def test_reference_s3gateway_key_in_schema() -> None:
+    assert _has("s3gateway")
+
+
+def test_nested_reference_keys_in_schema() -> None:
+    assert [k for k in NESTED_REFERENCE_KEYS if not _has(k)] == []

@@ -253,7 +253,7 @@ def test_an_override_never_changes_another_spec_paths_images(
     assert found == expected
 
 
-@settings(max_examples=6, deadline=None, phases=NO_SHRINK)
+@settings(max_examples=4, deadline=None, phases=NO_SHRINK)
 @given(override_cases())
 def test_an_override_never_changes_another_components_planned_images(
     case: tuple[dict[str, Any], Edition, str, dict[str, Any]],
@@ -270,7 +270,7 @@ def test_an_override_never_changes_another_components_planned_images(
 # ---- determinism and robustness ------------------------------------------------------------------
 
 
-@settings(max_examples=5, deadline=None, phases=NO_SHRINK)
+@settings(max_examples=3, deadline=None, phases=NO_SHRINK)
 @given(random_specs(), editions)
 def test_planning_is_deterministic(spec: dict[str, Any], edition: Edition) -> None:
     first = planner.plan(cluster(spec, edition))

@@ -450,13 +450,14 @@ S3GATEWAY_BUG = pytest.mark.xfail(
 )
 
 
-def _keys(keys: set[str]) -> list[Any]:
-    return [pytest.param(k, marks=S3GATEWAY_BUG) if k == "s3gateway" else k for k in sorted(keys)]
+def test_every_catalog_spec_key_is_a_spec_field_alias() -> None:
+    missing = {c.spec_key.split(".")[0] for c in catalog.COMPONENTS} - _aliases()
+    assert missing <= {"s3gateway"}  # s3gateway: test_s3gateway_is_a_spec_field_alias
 
 
-@pytest.mark.parametrize("key", _keys({c.spec_key.split(".")[0] for c in catalog.COMPONENTS}))
-def test_every_catalog_spec_key_is_a_spec_field_alias(key: str) -> None:
-    assert key in _aliases()
+@S3GATEWAY_BUG
+def test_s3gateway_is_a_spec_field_alias() -> None:
+    assert "s3gateway" in _aliases()
 
 
 # cloudpods-operator.md §2.1: every top-level key of the reference's OnecloudClusterSpec.
@@ -474,9 +475,8 @@ REFERENCE_SPEC_KEYS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("key", _keys(REFERENCE_SPEC_KEYS))
-def test_every_reference_spec_key_is_a_field(key: str) -> None:
-    assert key in _aliases()
+def test_every_reference_spec_key_is_a_field() -> None:
+    assert REFERENCE_SPEC_KEYS - _aliases() <= {"s3gateway"}  # see test_s3gateway_is_a_spec_field_alias
 
 
 def test_the_spec_has_no_key_the_reference_lacks() -> None:
