@@ -73,6 +73,8 @@ class ImageRule:
     edition: EditionGate | None = None
     source: str | None = None
     fixed: bool = False
+    # The reference forces IfNotPresent for sidecar sub-specs and for hostimage, whatever the spec says.
+    forced_pull_policy: bool = False
 
     @property
     def edition_name(self) -> str:
@@ -625,7 +627,7 @@ COMPONENTS: tuple[Component, ...] = (
         "host-image",
         "host-image",
         "hostimage",
-        ImageRule("host-image", pinned_tag="v1.0.8"),
+        ImageRule("host-image", pinned_tag="v1.0.8", forced_pull_policy=True),
         ("/opt/yunion/bin/host-image", "--config", "/etc/yunion/host.conf"),
         host_paths=HOST_PATHS,
         letters="FE",

@@ -86,6 +86,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     except OSError as exc:
         raise InputError(f"{source}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     cluster = load_cluster(text, source)
     if cluster.metadata.namespace is None:
         cluster.metadata.namespace = args.namespace

@@ -120,6 +120,6 @@ def _default_name(spec: OnecloudClusterSpec, edition: Edition, rule: catalog.Ima
 
 def pull_policy(spec: OnecloudClusterSpec, component: catalog.Component, rule: catalog.ImageRule) -> str:
     """Sidecar sub-specs are forced to IfNotPresent in the reference; the component's own is honoured."""
-    if "." in (rule.source or component.spec_key):
+    if rule.forced_pull_policy or "." in (rule.source or component.spec_key):
         return "IfNotPresent"
     return source_spec(spec, component.spec_key).image_pull_policy or "IfNotPresent"

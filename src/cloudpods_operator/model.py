@@ -49,7 +49,6 @@ class _Model(BaseModel):
 
     model_config = ConfigDict(
         alias_generator=to_camel,
-        populate_by_name=True,
         extra="forbid",
         serialize_by_alias=True,
     )
@@ -345,7 +344,7 @@ class OnecloudClusterSpec(_Model):
     hostdeployer: DaemonSetSpec = DaemonSetSpec()
     hostimage: DaemonSetSpec = DaemonSetSpec()
     baremetalagent: ZoneStatefulDeploymentSpec = ZoneStatefulDeploymentSpec()
-    s3gateway: DeploymentServicePortSpec = DeploymentServicePortSpec()
+    s3gateway: DeploymentServicePortSpec = Field(default=DeploymentServicePortSpec(), alias="s3gateway")
     devtool: DeploymentServicePortSpec = DeploymentServicePortSpec()
     meter: StatefulDeploymentSpec = StatefulDeploymentSpec()
     billing: DeploymentServicePortSpec = DeploymentServicePortSpec()

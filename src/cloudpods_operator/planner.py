@@ -327,7 +327,7 @@ def check_node_ports(plan: Plan) -> None:
                 node_port = port.get("nodePort")
                 if node_port is None:
                     continue
-                if node_port in seen and seen[node_port] != comp.name:
+                if node_port in seen:
                     raise SpecError(
                         f"spec.{comp.component.spec_key}.service.nodePort",
                         f"nodePort {node_port} is already used by {seen[node_port]}",

@@ -29,6 +29,7 @@ from cloudpods_operator.model import (
 )
 
 Body = dict[str, Any]
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: ~10x faster, same output
 
 GROUP_VERSION = "onecloud.yunion.io/v1alpha1"
 MANAGED_BY = "onecloud-operator"  # the reference's value: selectors are immutable, adoption needs the same
@@ -427,7 +428,7 @@ def _node_port(spec: object, comp: catalog.Component, sp: catalog.ServicePort) -
 
 
 def render_config_map(ctx: Context, comp: catalog.Component, port: int) -> Body:
-    data = {"config": yaml.safe_dump(service_options(ctx, comp, port), sort_keys=True)}
+    data = {"config": yaml.dump(service_options(ctx, comp, port), Dumper=_DUMPER, sort_keys=True)}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

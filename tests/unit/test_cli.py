@@ -171,11 +171,6 @@ def test_unreadable_file_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path:
     assert name in err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a file that is not UTF-8 raises UnicodeDecodeError out of cmd_plan (a traceback, exit 1) "
-    "instead of one `error:` line and exit code 2: only OSError is caught around read_text",
-)
 def test_non_utf8_file_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes(HEADER.encode() + b"spec:\n  region: r\xe9gion\n")

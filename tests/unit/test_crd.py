@@ -262,10 +262,6 @@ def test_cel_rules_on_spec() -> None:
 
 # ---- every reference key is in the schema ----------------------------------------------------------
 
-S3GATEWAY_BUG = pytest.mark.xfail(
-    strict=True, reason="bug: the reference's key spec.s3gateway is s3Gateway in the model and the CRD"
-)
-
 REFERENCE_SPEC_KEYS = [
     "disableResourceManagement", "disableLocalVpc", "enableCloudNet", "enableS3Gateway", "ipv6Cluster",
     "productVersion", "useHyperImage", "etcd", "mysql", "clickhouse", "dameng", "db_engine", "version",
@@ -308,7 +304,6 @@ def test_reference_spec_keys_in_schema() -> None:
     assert missing in ([], ["s3gateway"])  # s3gateway: test_reference_s3gateway_key_in_schema
 
 
-@S3GATEWAY_BUG
 def test_reference_s3gateway_key_in_schema() -> None:
     assert _has("s3gateway")
 

@@ -321,12 +321,6 @@ def test_unknown_fields_are_refused(doc: dict[str, Any], loc: tuple[str | int, .
     assert any(e["loc"][: len(loc)] == loc for e in err.value.errors()), err.value.errors()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: populate_by_name=True lets Python attribute names in as JSON keys (spec.region_server, "
-    "webconsole.guacd, keystone.image_name): the reference and the CRD do not know them (the API server "
-    "prunes or refuses them), so `plan` and the operator disagree, and the CR does not round-trip",
-)
 @pytest.mark.parametrize(
     "spec",
     [
@@ -443,19 +437,12 @@ def _aliases() -> set[str]:
     return {info.alias or name for name, info in OnecloudClusterSpec.model_fields.items()}
 
 
-S3GATEWAY_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: the reference's key is spec.s3gateway, but the model's alias is s3Gateway (to_camel): a "
-    "reference CR's s3gateway settings are pruned by the CRD, and `plan` rewrites the key",
-)
-
 
 def test_every_catalog_spec_key_is_a_spec_field_alias() -> None:
     missing = {c.spec_key.split(".")[0] for c in catalog.COMPONENTS} - _aliases()
     assert missing <= {"s3gateway"}  # s3gateway: test_s3gateway_is_a_spec_field_alias
 
 
-@S3GATEWAY_BUG
 def test_s3gateway_is_a_spec_field_alias() -> None:
     assert "s3gateway" in _aliases()
 
@@ -481,4 +468,4 @@ def test_every_reference_spec_key_is_a_field() -> None:
 
 def test_the_spec_has_no_key_the_reference_lacks() -> None:
     assert len(REFERENCE_SPEC_KEYS) == 21 + 51
-    assert _aliases() - REFERENCE_SPEC_KEYS <= {"s3Gateway"}  # s3Gateway: see S3GATEWAY_BUG
+    assert _aliases() - REFERENCE_SPEC_KEYS == set()

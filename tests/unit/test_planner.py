@@ -632,11 +632,6 @@ def test_service_node_port_moves_port_and_node_port() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: two ports of one Service asking for the same nodePort (keystone publicService.nodePort = "
-    "the admin default 30357) are not refused: check_node_ports only compares different components",
-)
 def test_node_port_conflict_inside_one_component_is_a_spec_error() -> None:
     with pytest.raises(SpecError):
         planner.plan(cluster({"keystone": {"publicService": {"nodePort": 30357}}}))
