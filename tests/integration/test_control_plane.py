@@ -90,7 +90,7 @@ async def test_crd_printer_columns_served(api: ApiClient, kubectl: Kubectl, name
     }
     ext = k8s.ApiextensionsV1Api(api)
     custom = k8s.CustomObjectsApi(api)
-    await ext.create_custom_resource_definition(crd)
+    await ext.create_custom_resource_definition(crd)  # type: ignore[arg-type]  # the client takes plain dicts at run time
     try:
 
         async def established() -> None:
@@ -110,7 +110,7 @@ async def test_crd_printer_columns_served(api: ApiClient, kubectl: Kubectl, name
             await custom.create_namespaced_custom_object(group, "v1alpha1", namespace, plural, widget)
 
         await eventually(create, timeout=30, retry_on=(k8s.ApiException,))
-        await custom.patch_namespaced_custom_object_status(
+        await custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]  # the client takes plain dicts at run time
             group,
             "v1alpha1",
             namespace,
@@ -142,25 +142,25 @@ async def test_server_side_apply_conflict_and_noop(api: ApiClient, namespace: st
             "data": {"key": value},
         }
 
-    first = await core.patch_namespaced_config_map(
+    first = await core.patch_namespaced_config_map(  # type: ignore[call-arg]  # the client takes plain dicts at run time
         "ssa", namespace, cm("a"), field_manager="manager-a", _content_type=APPLY
     )
     assert first.data == {"key": "a"}
     assert [m.manager for m in first.metadata.managed_fields] == ["manager-a"]
 
     with pytest.raises(k8s.ApiException) as conflict:
-        await core.patch_namespaced_config_map(
+        await core.patch_namespaced_config_map(  # type: ignore[call-arg]  # the client takes plain dicts at run time
             "ssa", namespace, cm("b"), field_manager="manager-b", _content_type=APPLY
         )
     assert conflict.value.status == 409
     assert "conflict" in str(conflict.value.body).lower()
 
-    again = await core.patch_namespaced_config_map(
+    again = await core.patch_namespaced_config_map(  # type: ignore[call-arg]  # the client takes plain dicts at run time
         "ssa", namespace, cm("a"), field_manager="manager-a", _content_type=APPLY
     )
     assert again.metadata.resource_version == first.metadata.resource_version
 
-    forced = await core.patch_namespaced_config_map(
+    forced = await core.patch_namespaced_config_map(  # type: ignore[call-arg]  # the client takes plain dicts at run time
         "ssa", namespace, cm("b"), field_manager="manager-b", force=True, _content_type=APPLY
     )
     assert forced.data == {"key": "b"}
@@ -187,7 +187,7 @@ def _deployment(name: str, replicas: int) -> dict[str, Any]:
 async def test_deployment_pods_become_ready(kube: Kube, api: ApiClient, namespace: str) -> None:
     apps = k8s.AppsV1Api(api)
     core = k8s.CoreV1Api(api)
-    await apps.create_namespaced_deployment(namespace, _deployment("web", 3))
+    await apps.create_namespaced_deployment(namespace, _deployment("web", 3))  # type: ignore[arg-type]  # the client takes plain dicts at run time
 
     async def rolled_out() -> None:
         dep = await apps.read_namespaced_deployment("web", namespace)
@@ -236,7 +236,7 @@ async def test_daemonset_lands_only_on_matching_nodes(api: ApiClient, namespace:
                 },
             },
         }
-        await apps.create_namespaced_daemon_set(namespace, ds)
+        await apps.create_namespaced_daemon_set(namespace, ds)  # type: ignore[arg-type]  # the client takes plain dicts at run time
 
         async def all_ready() -> None:
             got = await apps.read_namespaced_daemon_set("host-agent", namespace)
@@ -257,16 +257,17 @@ async def test_garbage_collector_deletes_dependents(api: ApiClient, namespace: s
     apps = k8s.AppsV1Api(api)
 
     owner = await core.create_namespaced_config_map(
-        namespace, {"metadata": {"name": "owner"}, "data": {"role": "owner"}}
+        namespace,
+        {"metadata": {"name": "owner"}, "data": {"role": "owner"}},  # type: ignore[arg-type]  # the client takes plain dicts at run time
     )
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
     await core.create_namespaced_config_map(
         namespace,
-        {"metadata": {"name": "dependent", "ownerReferences": [ref]}, "data": {"role": "dependent"}},
+        {"metadata": {"name": "dependent", "ownerReferences": [ref]}, "data": {"role": "dependent"}},  # type: ignore[arg-type]  # the client takes plain dicts at run time
     )
     await core.create_namespaced_secret(
         namespace,
-        {"metadata": {"name": "dependent-secret", "ownerReferences": [ref]}, "stringData": {"k": "v"}},
+        {"metadata": {"name": "dependent-secret", "ownerReferences": [ref]}, "stringData": {"k": "v"}},  # type: ignore[arg-type]  # the client takes plain dicts at run time
     )
     await core.delete_namespaced_config_map("owner", namespace)
 
@@ -279,7 +280,7 @@ async def test_garbage_collector_deletes_dependents(api: ApiClient, namespace: s
     await eventually(dependents_gone, timeout=60)
 
     # Deployment -> ReplicaSet -> Pods, deleted in the foreground.
-    await apps.create_namespaced_deployment(namespace, _deployment("gc", 2))
+    await apps.create_namespaced_deployment(namespace, _deployment("gc", 2))  # type: ignore[arg-type]  # the client takes plain dicts at run time
 
     async def has_pods() -> None:
         pods = (await core.list_namespaced_pod(namespace, label_selector="app=gc")).items
