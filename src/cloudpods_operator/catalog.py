@@ -160,6 +160,8 @@ class Component:
     max_unavailable: int | None = None
     # Runs only when the spec says ``disable: false`` explicitly (apimap, cloudmux, echarts-ssr, influxdb).
     default_off: bool = False
+    # Supports ``slave_replicas``: a read-only ``<name>-slave`` Deployment and ClusterIP Service.
+    read_only_slave: bool = False
     notes: str = ""
     extra_labels: tuple[tuple[str, str], ...] = field(default=())
 
@@ -336,6 +338,7 @@ COMPONENTS: tuple[Component, ...] = (
         services=(Service((ServicePort("public", 30500, 30500), ServicePort("admin", 30357, 30357))),),
         db="keystone",
         needs_keystone=False,
+        read_only_slave=True,
     ),
     Component(
         name="victoria-metrics",
@@ -411,6 +414,7 @@ COMPONENTS: tuple[Component, ...] = (
         "region",
         "regionServer",
         30888,
+        read_only_slave=True,
         letters="FCELA",
         group=SEQ,
         edition_image="ee",
@@ -460,6 +464,7 @@ COMPONENTS: tuple[Component, ...] = (
         "glance",
         "glance",
         30292,
+        read_only_slave=True,
         letters="FCELA",
         group=SEQ,
         init=True,
@@ -510,6 +515,7 @@ COMPONENTS: tuple[Component, ...] = (
         "ansibleserver",
         "ansibleserver",
         30890,
+        read_only_slave=True,
         letters="FCEA",
         group=SEQ,
         container="server",
@@ -549,6 +555,7 @@ COMPONENTS: tuple[Component, ...] = (
         readiness=True,
         edition="ee",
         db="yunionmeter",
+        read_only_slave=True,
     ),
     _service(
         "billing",
@@ -559,6 +566,7 @@ COMPONENTS: tuple[Component, ...] = (
         init=True,
         edition="ee",
         db="yunionbilling",
+        read_only_slave=True,
     ),
     Component(
         name="esxi-agent",

@@ -247,8 +247,13 @@ def _objects(
             ctx, comp, name, template, placement, replicas=_replicas(ctx, comp, placement, observed)
         )
         objects.append(DesiredObject(comp.name, workload))
-    for body in render.render_services(ctx, comp, own):
-        objects.append(DesiredObject(comp.name, body))
+    services = render.render_services(ctx, comp, own)
+    objects.extend(DesiredObject(comp.name, body) for body in services)
+    slaves = getattr(placement, "slave_replicas", None) or 0
+    if comp.read_only_slave and slaves > 0:
+        main = next(o.body for o in objects if o.kind == "Deployment")
+        for body in render.render_read_only(ctx, comp, main, services[0] if services else None, slaves):
+            objects.append(DesiredObject(comp.name, body))
     if comp.ingress:
         objects.append(DesiredObject(comp.name, render.render_ingress(ctx, comp, own)))
     return tuple(names), objects

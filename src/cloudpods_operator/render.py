@@ -354,6 +354,45 @@ def _daemonset_strategy(comp: catalog.Component, placement: _Placement) -> Body:
     return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": count}}
 
 
+def render_read_only(
+    ctx: Context, comp: catalog.Component, workload: Body, service: Body | None, replicas: int
+) -> list[Body]:
+    """The reference's read-only replica: ``<name>-slave``, no init containers, ``--is-slave-node``,
+    labelled ``<component>-slave`` and ``read-only=true``, behind a ClusterIP Service without nodePorts."""
+    label = f"{comp.name}-slave"
+    labels = selector_labels(ctx.name, label) | {"read-only": "true"}
+    name = f"{workload['metadata']['name']}-slave"
+    pod = dict(workload["spec"]["template"]["spec"])
+    pod.pop("initContainers", None)
+    first = dict(pod["containers"][0])
+    first["command"] = [*first.get("command", []), "--is-slave-node"]
+    pod["containers"] = [first, *pod["containers"][1:]]
+    meta = metadata(ctx, name, label)
+    meta["labels"] = labels
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "strategy": workload["spec"]["strategy"],
+            "template": {
+                "metadata": {**workload["spec"]["template"]["metadata"], "labels": labels},
+                "spec": pod,
+            },
+        },
+    }
+    out = [deployment]
+    if service is not None:
+        ports = [{k: v for k, v in p.items() if k != "nodePort"} for p in service["spec"].get("ports", [])]
+        svc_meta = metadata(ctx, f"{service['metadata']['name']}-slave", label)
+        svc_meta["labels"] = labels
+        spec = {"selector": labels, "ports": ports, "type": "ClusterIP"}
+        out.append({"apiVersion": "v1", "kind": "Service", "metadata": svc_meta, "spec": spec})
+    return out
+
+
 def desired_replicas(placement: _Placement) -> int | None:
     """The reference turns unset or 0 into 1; unset is left out so an HPA may own replicas."""
     if not isinstance(placement, DeploymentSpec) or "replicas" not in placement.model_fields_set:

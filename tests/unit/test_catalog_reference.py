@@ -81,5 +81,6 @@ def test_side_objects_and_privileges(ref: dict[str, Any]) -> None:
     assert any(c.privileged for c in comp.containers) == bool(ref["privileged"])
     assert comp.service_account == (ref["service_account"] is not None)
     assert comp.db == ref["db"]
+    assert comp.read_only_slave == bool(ref.get("read_only_slave"))
     if isinstance(ref["node_selector"], dict):
         assert {comp.node_label: "enable"} == ref["node_selector"]
