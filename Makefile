@@ -47,7 +47,7 @@ cluster-status: install ## show what runs
 	$(BIN)/python -m localcluster status
 
 demo: install controlplane ## quickstart: control plane, chart, operator, example cluster, a table
-	$(BIN)/python -m cloudpods_operator.demo
+	$(BIN)/python -m localcluster.demo
 
 bench: install controlplane ## benchmarks (prints a table, writes bench/results/latest.json)
 	$(BIN)/python -m bench

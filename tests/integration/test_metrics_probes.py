@@ -1,0 +1,196 @@
+"""The operator's probes, metrics and logs, read from a real process the way kubelet and Prometheus do.
+
+- /healthz answers as soon as the process serves; /readyz is 503 until every watch has listed, then 200.
+  The transition is made observable by starting the operator as a ServiceAccount that may not list yet,
+  and granting list+watch while it runs.
+- /metrics carries the controller-runtime names and the operator's own, and they move with a reconcile.
+- Log lines are JSON objects, and those about a cluster carry "cluster": "<namespace>/<name>".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localcluster import demo
+
+from .conftest import Kube, Kubectl
+from .helpers import eventually
+from .operator_process import OperatorProcess
+from .test_chart import KEYSTONE_IMAGE, delete_namespace, example_yaml, new_namespace
+
+pytestmark = pytest.mark.integration
+
+EXPOSED = {
+    "controller_runtime_reconcile_total": "counter",
+    "controller_runtime_reconcile_errors_total": "counter",
+    "controller_runtime_reconcile_time_seconds": "histogram",
+    "cloudpods_operator_applies_total": "counter",
+    "cloudpods_operator_apply_skipped_total": "counter",
+    "cloudpods_operator_watch_restarts_total": "counter",
+    "workqueue_depth": "gauge",
+    "cloudpods_operator_component_ready": "gauge",
+    "rest_client_requests_total": "counter",
+    "leader_election_master_status": "gauge",
+}
+
+READ_ONLY_ROLE = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: list-watch, namespace: {ns}}}
+rules:
+  - apiGroups: [onecloud.yunion.io]
+    resources: [onecloudclusters]
+    verbs: [list, watch]
+  - apiGroups: [apps]
+    resources: [deployments, daemonsets, statefulsets]
+    verbs: [list, watch]
+  - apiGroups: [""]
+    resources: [services, configmaps, secrets, serviceaccounts, persistentvolumeclaims]
+    verbs: [list, watch]
+  - apiGroups: [networking.k8s.io]
+    resources: [ingresses]
+    verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: list-watch, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: list-watch}}
+subjects: [{{kind: ServiceAccount, name: probe, namespace: {ns}}}]
+"""
+
+
+def _types(exposition: str) -> dict[str, str]:
+    out = {}
+    for line in exposition.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            out[name] = kind
+    return out
+
+
+def _json_lines(operator: OperatorProcess) -> list[dict[str, Any]]:
+    lines = [ln for ln in operator.logs().splitlines() if ln.strip()]
+    parsed = [json.loads(ln) for ln in lines]  # every line is one JSON object
+    assert all({"ts", "level", "logger", "msg"} <= set(p) for p in parsed)
+    return parsed
+
+
+async def test_readyz_is_503_until_the_watches_have_listed(
+    kube: Kube, kubectl: Kubectl, crd: None, namespace: str, tmp_path: Path
+) -> None:
+    kubectl("create", "serviceaccount", "probe", "-n", namespace)
+    token = await demo.service_account_token(kube.kubeconfig, namespace, "probe", 600)
+    kubeconfig = demo.write_token_kubeconfig(kube.kubeconfig, token, tmp_path / "probe.kubeconfig", "probe")
+    operator = OperatorProcess(kubeconfig, (namespace,), log_path=tmp_path / "operator.log")
+    operator.start(wait_ready=False)
+    try:
+
+        def serving() -> None:
+            assert operator.proc is not None and operator.proc.poll() is None, operator.logs()[-2000:]
+            assert operator.get("/healthz") == (200, "ok")
+
+        await eventually(serving, timeout=30, retry_on=(AssertionError, OSError))
+        started = time.monotonic()
+        # Not allowed to list yet: alive, never ready, and every failed list is a watch restart.
+        while time.monotonic() - started < 3:
+            assert operator.get("/readyz") == (503, "caches not synced")
+            assert operator.get("/healthz")[0] == 200
+            await asyncio.sleep(0.2)
+        assert operator.metric("cloudpods_operator_watch_restarts_total", reason="error") > 0
+        assert operator.metric("rest_client_requests_total", code="403") > 0
+
+        kubectl("apply", "-f", "-", input=READ_ONLY_ROLE.format(ns=namespace))
+        granted = time.monotonic()
+
+        def ready() -> None:
+            assert operator.get("/readyz") == (200, "ok")
+
+        await eventually(ready, timeout=60, interval=0.05)
+        print(f"\n/readyz: 503 for {granted - started:.1f}s without list rights; 200 after")
+        print(f"  {time.monotonic() - granted:.1f}s once list+watch was granted (failed watches back off)")
+
+        # A cluster it can read but not write: the Secret create is refused, the reconcile fails (and
+        # is retried with backoff), and both the error counters and the log line name the cluster.
+        kubectl("apply", "-f", "-", input=example_yaml(namespace))
+        cluster = f"{namespace}/default"
+
+        def failed() -> None:
+            assert operator.metric("controller_runtime_reconcile_errors_total", cluster=cluster) >= 1
+            assert operator.metric("controller_runtime_reconcile_total", cluster=cluster, result="error") >= 1
+
+        await eventually(failed, timeout=30)
+        warnings = [p for p in _json_lines(operator) if p["msg"].startswith("reconcile failed")]
+        assert warnings and all(p["cluster"] == cluster for p in warnings), warnings[:2]
+        assert "403" in warnings[0]["msg"]
+        assert operator.metric("cloudpods_operator_applies_total") == 0
+        assert operator.terminate() == 0
+    finally:
+        operator.kill()
+
+
+async def test_metrics_move_with_a_reconcile_and_logs_name_the_cluster(
+    kube: Kube, kubectl: Kubectl, crd: None, tmp_path: Path
+) -> None:
+    target = new_namespace(kubectl, "it-metrics")
+    operator = OperatorProcess(kube.kubeconfig, (target,), log_path=tmp_path / "operator.log")
+    cluster = f"{target}/default"
+    try:
+        operator.start()
+        types = _types(operator.metrics())
+        assert {name: types.get(name) for name in EXPOSED} == EXPOSED, types
+        assert operator.get("/metrics")[0] == 200, "the health port serves /metrics too"
+        before = {
+            "reconciles": operator.metric("controller_runtime_reconcile_total"),
+            "seconds": operator.metric("controller_runtime_reconcile_time_seconds_count"),
+            "applies": operator.metric("cloudpods_operator_applies_total"),
+            "skipped": operator.metric("cloudpods_operator_apply_skipped_total"),
+            "writes": operator.writes(),
+        }
+        assert before == dict.fromkeys(before, 0.0), "nothing to do in an empty namespace"
+
+        kubectl("apply", "-f", "-", input=example_yaml(target))
+
+        def reconciled() -> None:
+            out = kubectl(
+                "get", "oc", "default", "-n", target, "-o", "jsonpath={.status.components.keystone.image}"
+            )
+            assert out.stdout == KEYSTONE_IMAGE
+
+        await eventually(reconciled, timeout=120, interval=0.5)
+
+        def keystone_ready() -> None:
+            # 1 once keystone's Deployment has rolled out (KWOK runs its pod): the gauge follows the status.
+            assert (
+                operator.metric("cloudpods_operator_component_ready", cluster=cluster, component="keystone")
+                == 1
+            )
+
+        await eventually(keystone_ready, timeout=120, interval=0.5)
+
+        def skipped() -> None:
+            # A resync (every 5 s in tests) finds the objects it applied unchanged: skipped, not sent again.
+            assert operator.metric("cloudpods_operator_apply_skipped_total", kind="ConfigMap") > 0
+
+        await eventually(skipped, timeout=30, interval=0.5)
+        assert operator.metric("controller_runtime_reconcile_total", cluster=cluster, result="success") >= 2
+        assert operator.metric("controller_runtime_reconcile_time_seconds_count", cluster=cluster) >= 2
+        assert operator.metric("cloudpods_operator_applies_total", kind="Deployment", action="create") >= 1
+        assert operator.metric("cloudpods_operator_applies_total") > 50
+        assert operator.writes() > 50
+        assert "workqueue_depth{" in operator.metrics()
+        assert operator.metric("controller_runtime_reconcile_errors_total", cluster=cluster) == 0
+
+        lines = _json_lines(operator)
+        created = [p for p in lines if p["msg"].startswith("created ")]
+        assert len(created) > 50
+        assert {p.get("cluster") for p in created} == {cluster}
+        assert operator.terminate() == 0
+    finally:
+        operator.kill()
+        delete_namespace(kubectl, target)
