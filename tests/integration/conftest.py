@@ -32,6 +32,7 @@ from kubernetes_asyncio.config import new_client_from_config
 
 import localcluster
 
+from . import operator_process
 from .cloud import Cloud
 from .helpers import eventually
 from .operator_process import OperatorProcess
@@ -151,6 +152,13 @@ def kube() -> Iterator[Kube]:
         use_k3s = forced == "k3s" or (forced != "local" and _docker_answers())
         with _k3s(workdir) if use_k3s else _local(workdir) as target:
             yield target
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_operator_outlives_the_cluster(kube: Kube) -> Iterator[None]:
+    """Torn down before `kube`: any operator process a failed test left running is killed first."""
+    yield
+    operator_process.kill_leftovers()
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+STARTED: list[subprocess.Popen[bytes]] = []
+"""Every operator process a test started: the session kills leftovers, so none outlives the cluster."""
+
+
+def kill_leftovers() -> None:
+    for proc in STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    STARTED.clear()
+
+
 @dataclass
 class OperatorProcess:
     kubeconfig: Path
@@ -57,6 +69,7 @@ class OperatorProcess:
             self.proc = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
             )
+        STARTED.append(self.proc)
         if wait_ready:
             self.wait_ready(timeout)
         return self
