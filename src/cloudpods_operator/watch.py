@@ -81,7 +81,8 @@ async def run_watch(
             restart("error")
             log.warning("watch %s failed (%s); retrying in %.1fs", spec.resource.plural, exc, backoff)
             await sleep(backoff + random.uniform(0, backoff / 2))
-            backoff = min(backoff * 2, 30.0)
+            # A missing resource (the CRD not installed yet) is worth checking often: it appears at once.
+            backoff = min(backoff * 2, 2.0 if isinstance(exc, errors.NotFound) else 30.0)
 
 
 async def _list(kube: Kube, spec: WatchSpec, sink: Sink) -> str:

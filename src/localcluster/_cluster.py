@@ -41,6 +41,8 @@ COMPONENT_ORDER: tuple[str, ...] = (
 CONTROLLERS: tuple[str, ...] = (
     "garbage-collector-controller",
     "persistentvolume-binder-controller",
+    "persistentvolumeclaim-protection-controller",
+    "persistentvolume-protection-controller",
     "deployment-controller",
     "replicaset-controller",
     "daemonset-controller",

@@ -98,7 +98,7 @@ class OperatorProcess:
     def metrics(self) -> str:
         return self.get("/metrics", self.metrics_port)[1]
 
-    def metric(self, name: str, **labels: str) -> float:
+    def metric(self, name: str, /, **labels: str) -> float:
         """The sum of a metric's samples whose labels include ``labels``."""
         total = 0.0
         for line in self.metrics().splitlines():
