@@ -24,9 +24,9 @@ controlplane: ## build (or reuse from the cache) kube-apiserver, controller-mana
 	bash hack/cluster/build.sh
 
 lint: install ## ruff and mypy --strict
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy
+	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/mypy src tests $(wildcard bench)
 
 unit: install ## unit and property tests only (no cluster)
 	$(BIN)/pytest -q tests/unit
