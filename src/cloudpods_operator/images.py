@@ -17,6 +17,7 @@ Fixed images (telegraf's ``telegraf-init``) take only the repository from their 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -88,11 +89,17 @@ def source_spec(spec: OnecloudClusterSpec, path: str) -> ContainerSpec:
 
 
 def _child(node: BaseModel, key: str) -> BaseModel | None:
-    for name, info in type(node).model_fields.items():
+    value = getattr(node, _attribute(type(node), key))
+    return value if isinstance(value, BaseModel) else None
+
+
+@functools.cache
+def _attribute(model: type[BaseModel], key: str) -> str:
+    """The attribute behind a JSON key (``Guacd`` -> ``guacd``); cached: planning asks thousands of times."""
+    for name, info in model.model_fields.items():
         if key in (info.alias, name):
-            value = getattr(node, name)
-            return value if isinstance(value, BaseModel) else None
-    raise KeyError(f"{type(node).__name__} has no field {key!r}")
+            return name
+    raise KeyError(f"{model.__name__} has no field {key!r}")
 
 
 def image_for(

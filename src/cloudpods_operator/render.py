@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
+import orjson
 
 from cloudpods_operator import catalog
 from cloudpods_operator.images import ImageRef
@@ -29,7 +29,6 @@ from cloudpods_operator.model import (
 )
 
 Body = dict[str, Any]
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: ~10x faster, same output
 
 GROUP_VERSION = "onecloud.yunion.io/v1alpha1"
 MANAGED_BY = "onecloud-operator"  # the reference's value: selectors are immutable, adoption needs the same
@@ -467,7 +466,11 @@ def _node_port(spec: object, comp: catalog.Component, sp: catalog.ServicePort) -
 
 
 def render_config_map(ctx: Context, comp: catalog.Component, port: int) -> Body:
-    data = {"config": yaml.dump(service_options(ctx, comp, port), Dumper=_DUMPER, sort_keys=True)}
+    # JSON is YAML: the services' YAML parsers read it, and it renders ~50x faster than PyYAML (every
+    # reconcile plans every component, so this is the planner's hot path).
+    flags = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
+    options = orjson.dumps(service_options(ctx, comp, port), option=flags)
+    data = {"config": options.decode() + "\n"}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
