@@ -14,7 +14,13 @@ from typing import Any
 
 from cloudpods_operator import catalog, images, render
 from cloudpods_operator.errors import SpecError
-from cloudpods_operator.model import DeploymentSpec, OnecloudCluster, OnecloudClusterSpec, _Placement
+from cloudpods_operator.model import (
+    DeploymentSpec,
+    EtcdSpec,
+    OnecloudCluster,
+    OnecloudClusterSpec,
+    _Placement,
+)
 
 WORKLOAD_KINDS = frozenset({"Deployment", "DaemonSet", "StatefulSet"})
 
@@ -222,7 +228,9 @@ def _objects(
 ) -> tuple[tuple[str, ...], list[DesiredObject]]:
     spec = ctx.spec
     placement = placement_of(spec, comp)
-    own = images.source_spec(spec, comp.spec_key.split(".")[0]) if comp.name != "etcd" else placement
+    own: object = images.source_spec(spec, comp.spec_key.split(".")[0])
+    if comp.name == "etcd":
+        own = spec.etcd or EtcdSpec()  # its Services read etcd's own fields (clientNodePort)
 
     def built(pairs: list[tuple[catalog.Container, images.ImageRef]]) -> list[dict[str, Any]]:
         return [
