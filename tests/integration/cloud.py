@@ -78,7 +78,7 @@ class Cloud:
                 return dict(cond)
         return {}
 
-    def wait_ready(self, timeout: float = 120.0) -> dict[str, Any]:
+    def wait_ready(self, timeout: float = 240.0) -> dict[str, Any]:
         def ready() -> bool:
             cr = self.cr()
             cond = {c["type"]: c for c in cr.get("status", {}).get("conditions") or []}.get("Ready", {})
