@@ -1,0 +1,276 @@
+"""``python -m bench``: start a control plane (or use one), run every scenario, print a table, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import localcluster
+from bench import clusters, report, scenarios
+from bench.kubeapi import Api
+from bench.operator import pids_rss_mb
+from bench.scenarios import Bench, say
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+RESYNC_SINGLE = 5.0
+RESYNC_FLEET = 60.0
+# localcluster's defaults fit the tests, not 100 clusters: a /24 Service range holds ~250 ClusterIPs (27 per
+# CMP cluster) and a KWOK node 1,000 pods (every controller pod of every cluster goes to node-controller-0).
+SERVICE_RANGE = "10.0.0.0/16"
+BENCH_NODES = tuple(dataclasses.replace(n, pods="20000") for n in localcluster.DEFAULT_NODES)
+BENCH_ARGS = {
+    "kube-apiserver": [f"--service-cluster-ip-range={SERVICE_RANGE}"],
+    "kube-controller-manager": [f"--service-cluster-ip-range={SERVICE_RANGE}"],
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument(
+        "--kubeconfig",
+        help="use this running cluster instead of starting one (nothing is torn down "
+        "but the benchmark's own namespaces)",
+    )
+    p.add_argument("--quick", action="store_true", help="smoke run: one repeat, fleet 1,3, short windows")
+    p.add_argument("--repeat", type=int, default=None, help="runs per scenario (default 3; 1 with --quick)")
+    p.add_argument(
+        "--fleet", default=None, help="fleet sizes, comma-separated (default 1,10,100; 1,3 with --quick)"
+    )
+    p.add_argument(
+        "--fleet-product",
+        default="CMP",
+        choices=("CMP", "FullStack", "Edge", "LightEdge", "AI"),
+        help="productVersion of the fleet's clusters (default CMP: see bench/README.md)",
+    )
+    p.add_argument(
+        "--fleet-bump-repeat",
+        type=int,
+        default=None,
+        help="fleet_bump runs (default 1: at 100 clusters each run is two fleet-wide rollouts of ~5 min)",
+    )
+    p.add_argument(
+        "--fleet-ready",
+        action="store_true",
+        help="after the last fleet bump also wait for every cluster Ready again (~10 min at 100)",
+    )
+    p.add_argument(
+        "--operator-args",
+        default="",
+        help="extra flags for every operator process, e.g. '--apply-concurrency 32' (recorded in meta)",
+    )
+    p.add_argument("--out", default=str(BENCH / "results" / "latest.json"), help="where the JSON goes")
+    p.add_argument("--only", default="", help="comma-separated scenarios to run (floor is always run)")
+    p.add_argument(
+        "--run-dir", default=str(BENCH / ".cluster"), help="the local control plane's run directory"
+    )
+    return p
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+async def install_crd(api: Api, kubeconfig: Path) -> None:
+    """``kubectl apply --server-side -f crd/``, then wait until the API server says Established."""
+    kubectl = Path(sys.executable).parent / "kubectl"
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    argv = [str(kubectl), "apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crd")]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    stdout, stderr = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {stderr.decode()}{stdout.decode()}")
+    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/onecloudclusters.onecloud.yunion.io"
+    for _ in range(600):
+        doc = await api.call("GET", path, ok=(404,))
+        conditions = {c["type"]: c["status"] for c in doc.get("status", {}).get("conditions") or []}
+        if conditions.get("Established") == "True":
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError("the OnecloudCluster CRD was not Established within 60s")
+
+
+async def meta(api: Api, args: argparse.Namespace, local: localcluster.Cluster | None) -> dict[str, Any]:
+    version = await api.call("GET", "/version")
+    return {
+        "kubernetes": version.get("gitVersion"),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--", "src")),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cluster": "localcluster (etcd, kube-apiserver, controller-manager qps 300/500, scheduler, KWOK)"
+        if local
+        else f"kubeconfig {args.kubeconfig}",
+        "quick": bool(args.quick),
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
+async def run(args: argparse.Namespace) -> int:
+    quick = bool(args.quick)
+    repeat = args.repeat or (1 if quick else 3)
+    sizes = [int(s) for s in (args.fleet or ("1,3" if quick else "1,10,100")).split(",") if s.strip()]
+    fleet_repeat = args.fleet_bump_repeat or 1
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    out = Path(args.out)
+    work = BENCH / ".work"
+    started = time.monotonic()
+    main_task = asyncio.current_task()
+    if main_task is not None:  # SIGTERM cleans up like Ctrl-C: operator and control plane stopped
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
+
+    local: localcluster.Cluster | None = None
+    if args.kubeconfig:
+        kubeconfig = Path.cwd() / args.kubeconfig
+    else:
+        run_dir = Path(args.run_dir)
+        if localcluster.load(run_dir) is not None:
+            localcluster.stop(run_dir)
+        say(f"starting the local control plane in {run_dir}")
+        local = localcluster.start(run_dir, nodes=BENCH_NODES, extra_args=BENCH_ARGS)
+        kubeconfig = local.kubeconfig
+    api = await Api.connect(str(kubeconfig))
+    prefix = "bench" if local else f"bench-{os.getpid()}"
+    b = Bench(api, kubeconfig, work, quick, repeat, sizes, args.fleet_product, prefix=prefix)
+    b.operator_args = tuple(args.operator_args.split())
+    if quick:
+        b.concurrencies = (1, 8, 32)
+    result: dict[str, Any] = {"meta": await meta(api, args, local)}
+    errors: list[str] = []
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
+    async def step(name: str, fn: Callable[[], Awaitable[Any]]) -> Any:
+        say(f"--- {name}")
+        try:
+            value = await fn()
+        except Exception as exc:
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            traceback.print_exc()
+            result[name] = {"error": f"{type(exc).__name__}: {exc}"}
+            report.write(out, result)
+            return None
+        report.write(out, result)
+        return value
+
+    try:
+        await install_crd(api, kubeconfig)
+
+        async def do_floor() -> None:
+            result["floor"] = await scenarios.floor(b)
+            await scenarios.delete_namespaces(api, [b.ns("floor")])
+
+        await step("floor", do_floor)
+        if b.floor_runs and (wanted("version_bump") or wanted("single_override") or wanted("at_rest")):
+            await b.start_operator(RESYNC_SINGLE, "single")
+            one = await step("bring_up", lambda: scenarios.bring_up_example(b))
+            if one is not None:
+                if wanted("version_bump"):
+                    await step(
+                        "version_bump", _into(result, "version_bump", lambda: scenarios.version_bump(b, one))
+                    )
+                if wanted("single_override"):
+                    await step(
+                        "single_override",
+                        _into(result, "single_override", lambda: scenarios.single_override(b, one)),
+                    )
+                if wanted("at_rest"):
+                    await step(
+                        "at_rest", _into(result, "at_rest", lambda: scenarios.at_rest(b, RESYNC_SINGLE))
+                    )
+                await one.stop()
+            await b.stop_operator()
+            await scenarios.delete_namespaces(api, [b.ns("bump")])
+        if wanted("fleet") or wanted("fleet_bump"):
+            fleet_out = await step("fleet", lambda: scenarios.fleet(b, RESYNC_FLEET))
+            if fleet_out is not None:
+                figures, fl = fleet_out
+                figures["etcd"] = (
+                    "clientNodePort 30000+i"
+                    if clusters.etcd_client_node_port_honoured()
+                    else "disabled: the planner ignores etcd.clientNodePort, every cluster would claim 30379"
+                )
+                figures["why_product"] = _why_product(b.fleet_product)
+                result["fleet"] = figures
+                report.write(out, result)
+                if b.floor_runs and wanted("fleet_bump"):
+                    await step(
+                        "fleet_bump",
+                        _into(
+                            result,
+                            "fleet_bump",
+                            lambda: scenarios.fleet_bump(b, fl, RESYNC_FLEET, fleet_repeat, args.fleet_ready),
+                        ),
+                    )
+                await fl.stop()
+        result["meta"]["operator_settings"] = b.settings
+        result["meta"]["floor_concurrency"] = b.best_concurrency
+        if local is not None:
+            result["meta"]["control_plane_rss_mb"] = pids_rss_mb(local.pids)
+        result["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
+        result["meta"]["load_average_at_end"] = list(os.getloadavg())
+        if errors:
+            result["meta"]["errors"] = errors
+        report.write(out, result)
+    finally:
+        await b.stop_operator()
+        if local is not None:
+            say("stopping the local control plane")
+            localcluster.stop(local.run_dir)
+        else:
+            await scenarios.delete_namespaces(api, b.namespaces, wait=False)
+        await api.close()
+    print()
+    print(report.table(result))
+    print(f"\nwrote {out} ({result['meta'].get('wall_seconds', 0):.0f}s)")
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _into(
+    result: dict[str, Any], key: str, fn: Callable[[], Awaitable[dict[str, Any]]]
+) -> Callable[[], Awaitable[None]]:
+    async def go() -> None:
+        result[key] = await fn()
+
+    return go
+
+
+def _why_product(product: str) -> str:
+    if product == "CMP":
+        return (
+            "CMP (26 Deployments, 1 StatefulSet, 1 DaemonSet per cluster, no host DaemonSets): 100 FullStack "
+            "clusters (41 workloads and ~60 KWOK pods each) do not come up in reasonable time on 2 cores"
+        )
+    return f"{product}, as asked with --fleet-product"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(run(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted: operator and control plane stopped", file=sys.stderr)
+        return 130
