@@ -105,6 +105,14 @@ def rows_of(result: dict[str, Any]) -> list[Row]:
             rss = entry["rss_mb"]
             target = "< 200" if int(size) >= 100 else ""
             add("fleet", f"{label}: RSS [MB]", rss, target, _below(rss, 200) if target else "")
+            cold_rss = entry.get("cold_start_rss_mb")
+            add(
+                "fleet",
+                f"{label}: RSS after a cold start [MB]",
+                cold_rss,
+                target,
+                _below(cold_rss, 200) if target else "",
+            )
             add("fleet", f"{label}: CPU s/min at rest", entry["cpu_seconds_per_minute"])
             add("fleet", f"{label}: cold start to all reconciled [s]", entry["cold_start_seconds"])
             add(
@@ -179,6 +187,20 @@ def markdown(result: dict[str, Any]) -> str:
     for r in rows:
         out.append("| " + " | ".join(_cell(c) if i in (2, 3, 4) else str(c) for i, c in enumerate(r)) + " |")
     return "\n".join(out)
+
+
+def main() -> None:
+    """``python -m bench.report [FILE]``: the table of a results file, as text and as Markdown."""
+    import sys
+
+    result = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else "bench/results/latest.json").read_text())
+    print(table(result))
+    print()
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
 
 
 def write(path: Path, result: dict[str, Any]) -> None:
