@@ -20,8 +20,9 @@ from cloudpods_operator.kube import JSON, Kube, Resource
 
 log = logging.getLogger(__name__)
 
-INACTIVITY_SECONDS = 90.0
-"""The API server sends a bookmark about every minute; longer silence means a dead connection."""
+INACTIVITY_SECONDS = 330.0
+"""Longer than the server-side ``timeoutSeconds`` (240-300 s): an idle watch can go that long without a
+bookmark (measured: 90 s cut healthy idle watches), so only a dead connection outlives this."""
 
 
 @dataclass(frozen=True)
