@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 import orjson
+
+from cloudpods_operator import kube
+from cloudpods_operator.kube import Resource
 
 JSON = dict[str, Any]
 FIELD_MANAGER = "cloudpods-operator"
@@ -28,38 +29,11 @@ class ApiError(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class Resource:
-    group_version: str
-    plural: str
-    namespaced: bool = True
-
-    def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
-        parts = ["/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"]
-        if self.namespaced and namespace:
-            parts.append(f"namespaces/{quote(namespace)}")
-        parts.append(self.plural)
-        if name:
-            parts.append(quote(name))
-        if sub:
-            parts.append(sub)
-        return "/".join(parts)
-
-
+# The operator's own REST table, plus the two kinds only the benchmark reads.
 RESOURCES: dict[str, Resource] = {
-    "Deployment": Resource("apps/v1", "deployments"),
-    "DaemonSet": Resource("apps/v1", "daemonsets"),
-    "StatefulSet": Resource("apps/v1", "statefulsets"),
-    "Service": Resource("v1", "services"),
-    "ConfigMap": Resource("v1", "configmaps"),
-    "Secret": Resource("v1", "secrets"),
-    "ServiceAccount": Resource("v1", "serviceaccounts"),
-    "PersistentVolumeClaim": Resource("v1", "persistentvolumeclaims"),
-    "Ingress": Resource("networking.k8s.io/v1", "ingresses"),
-    "OnecloudCluster": Resource("onecloud.yunion.io/v1alpha1", "onecloudclusters"),
-    "Namespace": Resource("v1", "namespaces", namespaced=False),
-    "Pod": Resource("v1", "pods"),
-    "Node": Resource("v1", "nodes", namespaced=False),
+    **kube.RESOURCES,
+    "Namespace": Resource("Namespace", "v1", "namespaces", namespaced=False),
+    "Pod": Resource("Pod", "v1", "pods"),
 }
 WORKLOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
 

@@ -25,6 +25,7 @@ from bench.tracker import (
     rolled_with,
     template_images,
 )
+from cloudpods_operator import manager
 
 log = logging.getLogger("bench")
 T = TypeVar("T")
@@ -33,17 +34,7 @@ APISERVER_WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "APPLY", "DELETE", "D
 MANAGED_RESOURCES = frozenset(
     {"deployments", "daemonsets", "statefulsets", "services", "configmaps", "ingresses", "onecloudclusters"}
 )
-OBJECT_KINDS = (
-    "Deployment",
-    "DaemonSet",
-    "StatefulSet",
-    "Service",
-    "ConfigMap",
-    "Secret",
-    "ServiceAccount",
-    "PersistentVolumeClaim",
-    "Ingress",
-)
+OBJECT_KINDS = manager.OWNED_KINDS
 
 
 def say(msg: str) -> None:

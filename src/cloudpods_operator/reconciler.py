@@ -115,8 +115,9 @@ class Reconciler:
         live = {o.key: c for o in desired if (c := self.cache.get(*o.key)) is not None}
         todo = diff.changes(desired, live)
         outcome.skipped = len(desired) - len(todo)
+        sent = {id(c.desired) for c in todo}
         for obj in desired:
-            if not any(c.desired is obj for c in todo):
+            if id(obj) not in sent:
                 self.metrics.skipped.labels(obj.kind).inc()
         for rank in sorted({_rank(c.desired.kind) for c in todo}):
             async with anyio.create_task_group() as tg:
