@@ -11,9 +11,10 @@ import yaml
 
 from bench.kubeapi import JSON
 from bench.tracker import Key, template_images
-from cloudpods_operator import catalog, diff, planner, render
-from cloudpods_operator.cache import NODE_LABELS, workload_state
+from cloudpods_operator import catalog, diff, kinds, observed, planner, render
+from cloudpods_operator.cache import NODE_LABELS
 from cloudpods_operator.model import OnecloudCluster, OnecloudClusterSpec
+from cloudpods_operator.observed import workload_state
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "onecloudcluster.yaml"
@@ -103,7 +104,7 @@ def cluster_model(doc: JSON) -> OnecloudCluster:
     return OnecloudCluster.model_validate({k: v for k, v in doc.items() if k != "status"})
 
 
-def plan(doc: JSON, observed: planner.Observed | None = None) -> planner.Plan:
+def plan(doc: JSON, observed: observed.Observed | None = None) -> planner.Plan:
     return planner.plan(cluster_model(doc), observed)
 
 
@@ -119,7 +120,7 @@ def node_ports(doc: JSON) -> set[int]:
 
 def expected_images(doc: JSON) -> dict[Key, tuple[str, ...]]:
     """(kind, namespace, name) -> the pod template images of every workload the plan wants."""
-    return {o.key: template_images(o.body) for o in plan(doc).objects if o.kind in planner.WORKLOAD_KINDS}
+    return {o.key: template_images(o.body) for o in plan(doc).objects if o.kind in kinds.WORKLOAD_KINDS}
 
 
 def changed_images(before: JSON, after: JSON) -> dict[Key, tuple[str, ...]]:
@@ -162,10 +163,10 @@ def settled_plan(doc: JSON, labels: frozenset[str] | None) -> planner.Plan:
     """The plan of a cluster whose workloads are all rolled out (no component waits), on nodes with
     ``labels``: what the operator applies for it at rest."""
     states = {
-        key[2]: planner.WorkloadState(images, 1, 1, 1, 1, True)
+        key[2]: observed.WorkloadState(images, 1, 1, 1, 1, True)
         for key, images in expected_images(doc).items()
     }
-    return plan(doc, planner.Observed(workloads=states, node_labels=labels))
+    return plan(doc, observed.Observed(workloads=states, node_labels=labels))
 
 
 def floor_bodies(doc: JSON, owner: JSON, labels: frozenset[str] | None = None) -> dict[Key, JSON]:
@@ -182,7 +183,7 @@ def floor_bodies(doc: JSON, owner: JSON, labels: frozenset[str] | None = None) -
     }
     out = {}
     for obj in settled_plan(doc, labels).objects:
-        if obj.kind not in planner.WORKLOAD_KINDS:
+        if obj.kind not in kinds.WORKLOAD_KINDS:
             continue
         body = _relabel(copy.deepcopy(obj.body))
         body["metadata"]["ownerReferences"] = [ref]
@@ -195,12 +196,12 @@ def operator_bodies(cr: JSON, live: list[JSON], nodes: list[JSON]) -> list[JSON]
     operator's cache would give) stamped, less the objects whose live hash already matches."""
     live_by_key = {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]): o for o in live}
     states = {
-        k[2]: s for k, o in live_by_key.items() if k[0] in planner.WORKLOAD_KINDS and (s := workload_state(o))
+        k[2]: s for k, o in live_by_key.items() if k[0] in kinds.WORKLOAD_KINDS and (s := workload_state(o))
     }
-    the_plan = plan(cr, planner.Observed(workloads=states, node_labels=node_labels(nodes)))
+    the_plan = plan(cr, observed.Observed(workloads=states, node_labels=node_labels(nodes)))
     out = []
     for obj in the_plan.objects:
-        if obj.kind not in planner.WORKLOAD_KINDS:
+        if obj.kind not in kinds.WORKLOAD_KINDS:
             continue
         body = diff.stamped(obj.body)
         current = live_by_key.get(obj.key)

@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from cloudpods_operator import kube
-from cloudpods_operator.kube import Resource
+from cloudpods_operator import kinds
+from cloudpods_operator.kinds import Resource
 
 JSON = dict[str, Any]
 FIELD_MANAGER = "cloudpods-operator"
@@ -31,7 +31,7 @@ class ApiError(Exception):
 
 # The operator's own REST table, plus the two kinds only the benchmark reads.
 RESOURCES: dict[str, Resource] = {
-    **kube.RESOURCES,
+    **kinds.RESOURCES,
     "Namespace": Resource("Namespace", "v1", "namespaces", namespaced=False),
     "Pod": Resource("Pod", "v1", "pods"),
 }

@@ -25,7 +25,7 @@ from bench.tracker import (
     rolled_with,
     template_images,
 )
-from cloudpods_operator import manager
+from cloudpods_operator import kinds
 
 log = logging.getLogger("bench")
 T = TypeVar("T")
@@ -34,7 +34,7 @@ APISERVER_WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "APPLY", "DELETE", "D
 MANAGED_RESOURCES = frozenset(
     {"deployments", "daemonsets", "statefulsets", "services", "configmaps", "ingresses", "onecloudclusters"}
 )
-OBJECT_KINDS = manager.OWNED_KINDS
+OBJECT_KINDS = kinds.OWNED_KINDS
 
 
 def say(msg: str) -> None:

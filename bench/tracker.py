@@ -38,7 +38,7 @@ class WorkloadView:
 
 
 def workload_view(obj: JSON) -> WorkloadView:
-    from cloudpods_operator.cache import workload_state  # the operator's own definition of "rolled out"
+    from cloudpods_operator.observed import workload_state  # the operator's own definition of "rolled out"
 
     state = workload_state(obj)
     return WorkloadView(

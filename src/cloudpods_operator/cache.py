@@ -10,39 +10,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
 
-import orjson
+from cloudpods_operator import catalog, kinds, render
+from cloudpods_operator.kinds import JSON
+from cloudpods_operator.observed import Cached, ClusterKey, ObjectKey, Observed, slim, workload_state
 
-from cloudpods_operator import catalog, planner, render
-from cloudpods_operator.kube import JSON, RESOURCES
-from cloudpods_operator.watch import Sink
-
-ClusterKey = tuple[str, str]
-ObjectKey = tuple[str, str, str]
 NODE_LABELS = (catalog.CONTROLLER_LABEL, catalog.HOST_LABEL, catalog.LBAGENT_LABEL, catalog.BAREMETAL_LABEL)
-
-
-@dataclass(frozen=True)
-class Cached:
-    uid: str
-    resource_version: str
-    owner: ClusterKey | None
-    owner_uid: str | None
-    component: str
-    raw: bytes
-    workload: planner.WorkloadState | None = None
-
-    def body(self) -> JSON:
-        loaded: JSON = orjson.loads(self.raw)
-        return loaded
 
 
 def _owner(obj: JSON) -> tuple[ClusterKey | None, str | None]:
     meta = obj.get("metadata", {})
     for ref in meta.get("ownerReferences") or []:
-        if ref.get("kind") == "OnecloudCluster" and ref.get("controller"):
+        if ref.get("kind") == kinds.CLUSTER_KIND and ref.get("controller"):
             return (meta.get("namespace", ""), ref["name"]), ref.get("uid")
     instance = (meta.get("labels") or {}).get("app.kubernetes.io/instance", "")
     prefix = render.instance_label("")
@@ -51,51 +30,9 @@ def _owner(obj: JSON) -> tuple[ClusterKey | None, str | None]:
     return None, None
 
 
-def workload_state(obj: JSON) -> planner.WorkloadState | None:
-    kind = obj.get("kind")
-    if kind not in planner.WORKLOAD_KINDS:
-        return None
-    spec, status = obj.get("spec", {}), obj.get("status", {})
-    pod = spec.get("template", {}).get("spec", {})
-    images = tuple(c.get("image", "") for c in (*pod.get("initContainers", []), *pod.get("containers", [])))
-    current = status.get("observedGeneration", 0) >= obj.get("metadata", {}).get("generation", 0)
-    if kind == "DaemonSet":
-        desired = int(status.get("desiredNumberScheduled", 0))
-        updated = int(status.get("updatedNumberScheduled", 0))
-        ready, available = int(status.get("numberReady", 0)), int(status.get("numberAvailable", 0))
-        rolled = current and updated == desired and available == desired
-    else:
-        desired = int(spec.get("replicas", 1))
-        updated = int(status.get("updatedReplicas", 0))
-        ready, available = int(status.get("readyReplicas", 0)), int(status.get("availableReplicas", 0))
-        total = int(status.get("replicas", 0))
-        rolled = current and updated == desired and available == desired and total == desired
-        if kind == "StatefulSet":
-            rolled = rolled and status.get("currentRevision") == status.get("updateRevision")
-    return planner.WorkloadState(images, desired, updated, ready, available, rolled)
-
-
-def slim(obj: JSON) -> bytes:
-    meta = obj.get("metadata", {})
-    kept_meta = {
-        k: meta[k]
-        for k in ("name", "namespace", "uid", "labels", "annotations", "ownerReferences")
-        if k in meta
-    }
-    out: dict[str, Any] = {
-        "apiVersion": obj.get("apiVersion"),
-        "kind": obj.get("kind"),
-        "metadata": kept_meta,
-    }
-    if obj.get("kind") != "Secret":
-        for key in ("spec", "data"):
-            if key in obj:
-                out[key] = obj[key]
-    return orjson.dumps(out)
-
-
-class Cache(Sink):
-    """Keyed like the API: clusters by (namespace, name), owned objects by (kind, namespace, name)."""
+class Cache:
+    """The watches' sink (:class:`kube.watch.Sink`), keyed like the API: clusters by (namespace, name),
+    owned objects by (kind, namespace, name). Every change that matters wakes its cluster's key."""
 
     def __init__(self, enqueue: Callable[[ClusterKey], None]) -> None:
         self._enqueue = enqueue
@@ -108,7 +45,7 @@ class Cache(Sink):
     # ---- Sink --------------------------------------------------------------------------------
 
     async def replace(self, kind: str, items: list[JSON]) -> None:
-        if kind == "OnecloudCluster":
+        if kind == kinds.CLUSTER_KIND:
             old = set(self.clusters)
             self.clusters = {_key(o): _strip_cluster(o) for o in items}
             self._enqueue_all(old | set(self.clusters))
@@ -122,13 +59,13 @@ class Cache(Sink):
                 self._forget(k)
             for obj in items:
                 obj.setdefault("kind", kind)  # list items carry neither kind nor apiVersion
-                obj.setdefault("apiVersion", RESOURCES[kind].group_version)
+                obj.setdefault("apiVersion", kinds.RESOURCES[kind].group_version)
                 touched.add(self._store(obj))
             self._enqueue_all(k for k in touched if k is not None)
 
     async def event(self, kind: str, event_type: str, obj: JSON) -> None:
         obj.setdefault("kind", kind)
-        if kind == "OnecloudCluster":
+        if kind == kinds.CLUSTER_KIND:
             key = _key(obj)
             known = self.clusters.get(key, {}).get("metadata", {}).get("resourceVersion")
             if event_type != "DELETED" and known == obj.get("metadata", {}).get("resourceVersion"):
@@ -165,7 +102,7 @@ class Cache(Sink):
 
     async def remember(self, obj: JSON) -> None:
         """Store what a write returned, without waking anyone: the watch will confirm it."""
-        if obj.get("kind") == "OnecloudCluster":
+        if obj.get("kind") == kinds.CLUSTER_KIND:
             self.clusters[_key(obj)] = _strip_cluster(obj)
         else:
             self._store(obj)
@@ -178,16 +115,16 @@ class Cache(Sink):
     def owned_by(self, key: ClusterKey) -> list[tuple[ObjectKey, Cached]]:
         return [(k, self.objects[k]) for k in sorted(self.by_owner.get(key, ())) if k in self.objects]
 
-    def observed(self, key: ClusterKey) -> planner.Observed:
+    def observed(self, key: ClusterKey) -> Observed:
         workloads = {
             k[2]: c.workload
             for k, c in self.owned_by(key)
-            if c.workload is not None and k[0] in planner.WORKLOAD_KINDS
+            if c.workload is not None and k[0] in kinds.WORKLOAD_KINDS
         }
         labels = None
         if self.nodes is not None:
             labels = frozenset(label for node in self.nodes.values() for label in node)
-        return planner.Observed(workloads=workloads, node_labels=labels)
+        return Observed(workloads=workloads, node_labels=labels)
 
     # ---- internals ---------------------------------------------------------------------------
 

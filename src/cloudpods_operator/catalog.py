@@ -26,6 +26,8 @@ LBAGENT_LABEL = "onecloud.yunion.io/lbagent"
 BAREMETAL_LABEL = "onecloud.yunion.io/baremetal"
 HOST_DEPLOYER_POD_LABEL = "onecloud.yunion.io/host-deployer"
 WORKLOAD_SERVICE_ACCOUNT = "onecloud-operator"
+IDENTITY = "keystone"
+"""The identity service: every component with ``needs_keystone`` waits for it at bring-up."""
 
 
 class Kind(StrEnum):
@@ -100,11 +102,18 @@ class Container:
     edition: EditionGate | None = None
     feature: Feature | None = None
     readiness_port: int | None = None
+    enabled_by: str | None = None
+    """A boolean spec path (JSON keys) that must be true for this container to run."""
 
 
 @dataclass(frozen=True)
 class ServicePort:
-    """``port`` is also the nodePort (the reference's habit) unless ``fixed_node_port`` says otherwise."""
+    """``port`` is also the nodePort (the reference's habit) unless ``fixed_node_port`` says otherwise.
+
+    ``spec_field`` is the JSON key of the ServiceSpec (in the component's own spec) whose
+    ``nodePort`` moves this port, inside the cluster and out; ``node_port_field`` the JSON key of
+    an integer that replaces ``fixed_node_port`` (etcd's ``clientNodePort``).
+    """
 
     name: str
     port: int
@@ -112,16 +121,36 @@ class ServicePort:
     node_port: bool = True
     protocol: Literal["TCP", "UDP"] = "TCP"
     fixed_node_port: int | None = None
+    spec_field: str = "service"
+    node_port_field: str | None = None
 
 
 @dataclass(frozen=True)
 class Service:
-    """``suffix`` is appended to the object name (``-client`` for etcd's client Service)."""
+    """``suffix`` is appended to the object name (``-client`` for etcd's client Service).
+
+    ``internal_only_fields``: the ServiceSpecs whose ``internalOnly`` drops the nodePorts; the
+    first one the spec sets decides (keystone: ``adminService``, apigateway: ``apiService``).
+    """
 
     ports: tuple[ServicePort, ...]
     headless: bool = False
     cluster_ip: bool = False
     suffix: str = ""
+    internal_only_fields: tuple[str, ...] = ("service",)
+
+
+@dataclass(frozen=True)
+class Ingress:
+    """An Ingress to the component's Service: ``port`` (None: its first Service port, moved by the
+    spec as that port is), and when ``http_field`` names a true boolean of the spec, ``http_port``
+    with ``HTTP`` as the backend protocol."""
+
+    path: str
+    annotations: tuple[tuple[str, str], ...] = ()
+    port: int | None = None
+    http_port: int | None = None
+    http_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,13 +174,19 @@ class Component:
     services: tuple[Service, ...] = ()
     config: bool = True
     pvc: Volume | None = None
-    ingress: bool = False
+    ingress: Ingress | None = None
     node_label: str | None = CONTROLLER_LABEL
     host_network: bool = False
+    host_pid: bool = False
+    """hostPID and hostIPC, for node agents that manage the host's processes."""
     host_paths: tuple[str, ...] = ()
     service_account: bool = False
     etcd_tls: bool = False
     db: str | None = None
+    db_user: str | None = None
+    """The MySQL user when it differs from the database name."""
+    keystone_user: str | None = None
+    """The keystone service account the component logs in with (the reference's cluster config, §5)."""
     needs_keystone: bool = True
     waits_for: tuple[str, ...] = ()
     placement_key: str | None = None
@@ -162,12 +197,36 @@ class Component:
     default_off: bool = False
     # Supports ``slave_replicas``: a read-only ``<name>-slave`` Deployment and ClusterIP Service.
     read_only_slave: bool = False
+    recreate: bool = False
+    """Deployment strategy Recreate, whatever the storage (victoria-metrics: one writer on its volume)."""
+    dns_options: tuple[tuple[str, str], ...] = ()
+    """Pod dnsConfig options when the spec gives no dnsConfig (region: ndots 2)."""
+    termination_grace_seconds: int | None = None
     notes: str = ""
     extra_labels: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def config_path(self) -> str:
         return f"/etc/yunion/{self.name}.conf"
+
+    @property
+    def own_spec_key(self) -> str:
+        """The top-level spec key of the component (``hostagent`` for ``hostagent.SdnAgent``)."""
+        return self.spec_key.split(".")[0]
+
+    @property
+    def database_user(self) -> str | None:
+        return self.db_user or self.db
+
+    @property
+    def credential_keys(self) -> tuple[str, ...]:
+        """The keys of ``<cluster>-credentials`` this component may read, and nothing else."""
+        keys = []
+        if self.db:
+            keys.append(f"{self.name}.db-password")
+        if self.keystone_user:
+            keys.append(f"{self.name}.keystone-password")
+        return tuple(keys)
 
     @property
     def placement_spec_key(self) -> str:
@@ -270,6 +329,7 @@ def _host_ds(
         config=False,
         node_label=node_label,
         host_network=True,
+        host_pid=True,
         host_paths=host_paths,
         needs_keystone=False,
         waits_for=waits_for,
@@ -305,7 +365,10 @@ COMPONENTS: tuple[Component, ...] = (
                 (ServicePort("client", 2379, 2379, node_port=False), ServicePort("peer", 2380, 2380, False)),
                 headless=True,
             ),
-            Service((ServicePort("client", 2379, 2379, fixed_node_port=30379),), suffix="-client"),
+            Service(
+                (ServicePort("client", 2379, 2379, fixed_node_port=30379, node_port_field="clientNodePort"),),
+                suffix="-client",
+            ),
         ),
         config=False,
         products=products("FCELA"),
@@ -335,7 +398,15 @@ COMPONENTS: tuple[Component, ...] = (
             ),
         ),
         products=products("FCELA"),
-        services=(Service((ServicePort("public", 30500, 30500), ServicePort("admin", 30357, 30357))),),
+        services=(
+            Service(
+                (
+                    ServicePort("public", 30500, 30500, spec_field="publicService"),
+                    ServicePort("admin", 30357, 30357, spec_field="adminService"),
+                ),
+                internal_only_fields=("adminService", "service"),
+            ),
+        ),
         db="keystone",
         needs_keystone=False,
         read_only_slave=True,
@@ -365,6 +436,7 @@ COMPONENTS: tuple[Component, ...] = (
         config=False,
         pvc=Volume("20G", "/storage"),
         needs_keystone=False,
+        recreate=True,
     ),
     Component(
         name="telegraf",
@@ -392,6 +464,7 @@ COMPONENTS: tuple[Component, ...] = (
                     "telegraf-raid-plugin", pinned_tag="v4.0-20260115.0", source="telegraf.TelegrafRaid"
                 ),
                 privileged=True,
+                enabled_by="telegraf.enableRaidPlugin",
             ),
         ),
         init_containers=(
@@ -414,6 +487,7 @@ COMPONENTS: tuple[Component, ...] = (
         "region",
         "regionServer",
         30888,
+        keystone_user="regionadmin",
         read_only_slave=True,
         letters="FCELA",
         group=SEQ,
@@ -423,12 +497,14 @@ COMPONENTS: tuple[Component, ...] = (
         etcd_tls=True,
         service_account=True,
         db="yunioncloud",
+        dns_options=(("ndots", "2"),),
     ),
     _service("scheduler", "scheduler", 30887, letters="FCELA", group=SEQ),
     _service(
         "kubeserver",
         "kubeserver",
         30442,
+        keystone_user="kubeserver",
         letters="FCELA",
         group=SEQ,
         hyper=False,
@@ -439,6 +515,7 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="webconsole",
+        keystone_user="webconsole",
         spec_key="webconsole",
         kind=Kind.DEPLOYMENT,
         group=SEQ,
@@ -464,6 +541,7 @@ COMPONENTS: tuple[Component, ...] = (
         "glance",
         "glance",
         30292,
+        keystone_user="glance",
         read_only_slave=True,
         letters="FCELA",
         group=SEQ,
@@ -490,9 +568,11 @@ COMPONENTS: tuple[Component, ...] = (
         products=products("FCELA"),
         services=(Service((), headless=True),),
         host_network=True,
+        host_pid=True,
     ),
     Component(
         name="yunionagent",
+        keystone_user="yunionagent",
         spec_key="yunionagent",
         kind=Kind.DAEMONSET,
         group=SEQ,
@@ -508,6 +588,7 @@ COMPONENTS: tuple[Component, ...] = (
         edition="ee_or_ese",
         services=(Service((), headless=True),),
         host_network=True,
+        host_pid=True,
         service_account=True,
         db="yunionagent",
     ),
@@ -515,6 +596,7 @@ COMPONENTS: tuple[Component, ...] = (
         "ansibleserver",
         "ansibleserver",
         30890,
+        keystone_user="ansibleadmin",
         read_only_slave=True,
         letters="FCEA",
         group=SEQ,
@@ -523,6 +605,7 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="apigateway",
+        keystone_user="yunionapi",
         spec_key="apiGateway",
         kind=Kind.DEPLOYMENT,
         group=SEQ,
@@ -543,12 +626,21 @@ COMPONENTS: tuple[Component, ...] = (
             ),
         ),
         products=products("FCELA"),
-        services=(Service((ServicePort("api", 30300, 30300), ServicePort("ws", 30443, 30443))),),
+        services=(
+            Service(
+                (
+                    ServicePort("api", 30300, 30300, spec_field="apiService"),
+                    ServicePort("ws", 30443, 30443, spec_field="wsService"),
+                ),
+                internal_only_fields=("apiService", "service"),
+            ),
+        ),
     ),
     _service(
         "meter",
         "meter",
         30909,
+        keystone_user="meterdocker",
         letters="FCE",
         group=SEQ,
         init=True,
@@ -561,6 +653,7 @@ COMPONENTS: tuple[Component, ...] = (
         "billing",
         "billing",
         30404,
+        keystone_user="billingadmin",
         letters="FCE",
         group=SEQ,
         init=True,
@@ -570,6 +663,7 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="esxi-agent",
+        keystone_user="esxiagent",
         spec_key="esxiagent",
         kind=Kind.DEPLOYMENT,
         group=SEQ,
@@ -608,7 +702,15 @@ COMPONENTS: tuple[Component, ...] = (
         needs_keystone=False,
     ),
     _service("apimap", "apiMap", 31999, letters="FE", group=SEQ, default_off=True),
-    _service("vpcagent", "vpcAgent", 30932, letters="FELA", group=SEQ, feature="localVpc"),
+    _service(
+        "vpcagent",
+        "vpcAgent",
+        30932,
+        letters="FELA",
+        group=SEQ,
+        feature="localVpc",
+        keystone_user="vpcagentadmin",
+    ),
     Component(
         name="host-deployer",
         spec_key="hostdeployer",
@@ -626,6 +728,7 @@ COMPONENTS: tuple[Component, ...] = (
         config=False,
         node_label=HOST_LABEL,
         host_network=True,
+        host_pid=True,
         host_paths=HOST_PATHS,
         needs_keystone=False,
         max_unavailable=999,
@@ -642,6 +745,7 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="host",
+        keystone_user="hostadmin",
         spec_key="hostagent",
         kind=Kind.DAEMONSET,
         group=SEQ,
@@ -658,9 +762,11 @@ COMPONENTS: tuple[Component, ...] = (
         products=products("FEL"),
         node_label=HOST_LABEL,
         host_network=True,
+        host_pid=True,
         host_paths=HOST_PATHS,
         pod_labels=(HOST_DEPLOYER_POD_LABEL,),
         max_unavailable=3,
+        termination_grace_seconds=300,
     ),
     _host_ds(
         "host-sdnagent",
@@ -709,12 +815,16 @@ COMPONENTS: tuple[Component, ...] = (
         "monitor",
         "monitor",
         30093,
+        keystone_user="monitoradmin",
         letters="FCELA",
         group=SEQ,
         edition_image="ee",
         db="monitor",
+        db_user="yunionmonitor",
     ),
-    _service("cloudmon", "cloudmon", 30931, letters="FCE", group=SEQ, edition_image="ee"),
+    _service(
+        "cloudmon", "cloudmon", 30931, letters="FCE", group=SEQ, edition_image="ee", keystone_user="cloudmon"
+    ),
     Component(
         name="web",
         spec_key="web",
@@ -749,7 +859,13 @@ COMPONENTS: tuple[Component, ...] = (
                 cluster_ip=True,
             ),
         ),
-        ingress=True,
+        ingress=Ingress(
+            "/",
+            (("nginx.ingress.kubernetes.io/backend-protocol", "HTTPS"),),
+            port=443,
+            http_port=80,
+            http_field="useHTTP",
+        ),
         needs_keystone=False,
     ),
     # ---- the parallel group
@@ -757,6 +873,7 @@ COMPONENTS: tuple[Component, ...] = (
         "logger",
         "logger",
         30999,
+        keystone_user="loggeradmin",
         letters="FCELA",
         group=PAR,
         init=True,
@@ -797,6 +914,7 @@ COMPONENTS: tuple[Component, ...] = (
         "autoupdate",
         "autoupdate",
         30981,
+        keystone_user="autoupdate",
         letters="FCELA",
         group=PAR,
         init=True,
@@ -808,6 +926,7 @@ COMPONENTS: tuple[Component, ...] = (
         "cloudnet",
         "cloudnet",
         30891,
+        keystone_user="cloudnetadmin",
         letters="F",
         group=PAR,
         hyper=False,
@@ -819,6 +938,7 @@ COMPONENTS: tuple[Component, ...] = (
         "cloudproxy",
         "cloudproxy",
         30882,
+        keystone_user="cloudproxyadmin",
         letters="FCE",
         group=PAR,
         hyper=False,
@@ -829,16 +949,20 @@ COMPONENTS: tuple[Component, ...] = (
         "cloudevent",
         "cloudevent",
         30892,
+        keystone_user="cloudeventadmin",
         letters="FC",
         group=PAR,
         container="server",
         db="yunioncloudevent",
     ),
-    _service("devtool", "devtool", 30997, letters="FCEA", group=PAR, db="devtool"),
+    _service(
+        "devtool", "devtool", 30997, letters="FCEA", group=PAR, db="devtool", keystone_user="devtooladmin"
+    ),
     _service(
         "yunionconf",
         "yunionconf",
         30889,
+        keystone_user="yunionconf",
         letters="FCELA",
         group=PAR,
         db="yunionconf",
@@ -847,6 +971,7 @@ COMPONENTS: tuple[Component, ...] = (
         "s3gateway",
         "s3gateway",
         30884,
+        keystone_user="s3gatewayadm",
         letters="FC",
         group=PAR,
         hyper=False,
@@ -856,6 +981,7 @@ COMPONENTS: tuple[Component, ...] = (
         "notify",
         "notify",
         30777,
+        keystone_user="notify",
         letters="FCELA",
         group=PAR,
         init=True,
@@ -864,6 +990,7 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="baremetal-agent",
+        keystone_user="baremetal",
         spec_key="baremetalagent",
         kind=Kind.DEPLOYMENT,
         group=PAR,
@@ -885,6 +1012,7 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="onecloud-service-operator",
+        keystone_user="osOperator",
         spec_key="onecloudServiceOperator",
         kind=Kind.DEPLOYMENT,
         group=PAR,
@@ -909,6 +1037,7 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="itsm",
+        keystone_user="itsm",
         spec_key="itsm",
         kind=Kind.DEPLOYMENT,
         group=PAR,
@@ -929,6 +1058,7 @@ COMPONENTS: tuple[Component, ...] = (
         "cloudid",
         "cloudid",
         30893,
+        keystone_user="cloudidadmin",
         letters="FC",
         group=PAR,
         container="server",
@@ -938,6 +1068,7 @@ COMPONENTS: tuple[Component, ...] = (
         "suggestion",
         "suggestion",
         30987,
+        keystone_user="suggestion",
         letters="FCEA",
         group=PAR,
         edition="ee",
@@ -951,9 +1082,19 @@ COMPONENTS: tuple[Component, ...] = (
         group=PAR,
         init=True,
     ),
-    _service("report", "report", 30967, letters="FCEA", group=PAR, edition="ee", db="report"),
+    _service(
+        "report",
+        "report",
+        30967,
+        letters="FCEA",
+        group=PAR,
+        edition="ee",
+        db="report",
+        keystone_user="report",
+    ),
     Component(
         name="lbagent",
+        keystone_user="lbagentadm",
         spec_key="lbagent",
         kind=Kind.DAEMONSET,
         group=PAR,
@@ -976,8 +1117,10 @@ COMPONENTS: tuple[Component, ...] = (
         products=products("FEA"),
         node_label=LBAGENT_LABEL,
         host_network=True,
+        host_pid=True,
         host_paths=("/etc/yunion", "/opt/cloud", "/var/run/openvswitch"),
         max_unavailable=3,
+        termination_grace_seconds=300,
     ),
     Component(
         name="echarts-ssr",
@@ -1000,18 +1143,22 @@ COMPONENTS: tuple[Component, ...] = (
         "bastionhost",
         "bastionHost",
         30983,
+        keystone_user="bastionhost",
         letters="FCE",
         group=PAR,
         init=True,
         edition="ee",
         db="bastionhost",
     ),
-    _service("extdb", "extdb", 30991, letters="FCE", group=PAR, edition="ee", db="extdb"),
-    _service("llm", "llm", 31512, letters="FCEA", group=PAR, db="llm"),
+    _service(
+        "extdb", "extdb", 30991, letters="FCE", group=PAR, edition="ee", db="extdb", keystone_user="extdb"
+    ),
+    _service("llm", "llm", 31512, letters="FCEA", group=PAR, db="llm", keystone_user="llmadmin"),
     _service(
         "mcp-server",
         "mcpServer",
         30876,
+        keystone_user="mcp-server-admin",
         letters="FCEA",
         group=PAR,
         edition_image="ee",
@@ -1020,9 +1167,18 @@ COMPONENTS: tuple[Component, ...] = (
         "aiproxy",
         "aiproxy",
         31513,
+        keystone_user="aiproxy-admin",
         letters="FCEA",
         group=PAR,
-        ingress=True,
+        ingress=Ingress(
+            "/ai/",
+            (
+                ("nginx.ingress.kubernetes.io/backend-protocol", "HTTPS"),
+                ("nginx.ingress.kubernetes.io/proxy-ssl-verify", "off"),
+                ("nginx.ingress.kubernetes.io/proxy-read-timeout", "600"),
+                ("nginx.ingress.kubernetes.io/proxy-buffering", "off"),
+            ),
+        ),
         db="aiproxy",
     ),
     # ---- in the reference's types but not run by it: planned only when enabled explicitly
@@ -1042,44 +1198,3 @@ COMPONENTS: tuple[Component, ...] = (
 
 BY_NAME: dict[str, Component] = {c.name: c for c in COMPONENTS}
 SPEC_KEYS: frozenset[str] = frozenset(c.spec_key.split(".")[0] for c in COMPONENTS) | {"monitorStack"}
-
-# Keystone service accounts of the reference's cluster config (§5); passwords live in Secrets here.
-KEYSTONE_USERS: dict[str, str] = {
-    "region": "regionadmin",
-    "glance": "glance",
-    "logger": "loggeradmin",
-    "yunionagent": "yunionagent",
-    "yunionconf": "yunionconf",
-    "kubeserver": "kubeserver",
-    "ansibleserver": "ansibleadmin",
-    "cloudnet": "cloudnetadmin",
-    "cloudproxy": "cloudproxyadmin",
-    "cloudevent": "cloudeventadmin",
-    "notify": "notify",
-    "devtool": "devtooladmin",
-    "meter": "meterdocker",
-    "billing": "billingadmin",
-    "monitor": "monitoradmin",
-    "suggestion": "suggestion",
-    "itsm": "itsm",
-    "cloudid": "cloudidadmin",
-    "webconsole": "webconsole",
-    "report": "report",
-    "autoupdate": "autoupdate",
-    "bastionhost": "bastionhost",
-    "extdb": "extdb",
-    "llm": "llmadmin",
-    "aiproxy": "aiproxy-admin",
-    "apigateway": "yunionapi",
-    "host": "hostadmin",
-    "baremetal-agent": "baremetal",
-    "s3gateway": "s3gatewayadm",
-    "esxi-agent": "esxiagent",
-    "vpcagent": "vpcagentadmin",
-    "onecloud-service-operator": "osOperator",
-    "lbagent": "lbagentadm",
-    "mcp-server": "mcp-server-admin",
-    "cloudmon": "cloudmon",
-}
-# DB users that differ from the DB name (monitor's DB is "monitor", its user "yunionmonitor").
-DB_USERS: dict[str, str] = {"monitor": "yunionmonitor"}

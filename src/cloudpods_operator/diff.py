@@ -16,11 +16,10 @@ from typing import Any
 
 import orjson
 
-from cloudpods_operator import planner
-from cloudpods_operator.cache import Cached, ObjectKey
+from cloudpods_operator import kinds, planner
+from cloudpods_operator.observed import Cached, ObjectKey
 
 HASH_ANNOTATION = "onecloud.yunion.io/desired-hash"
-PRUNABLE_KINDS = frozenset({"Deployment", "DaemonSet", "StatefulSet", "Service", "Ingress", "ServiceAccount"})
 _LIST_KEYS = ("name", "mountPath", "containerPort", "uid")
 
 
@@ -34,6 +33,8 @@ def stamped(body: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Change:
+    """One object to send: the stamped body, what the cache holds of it, and whether it drifted."""
+
     desired: planner.DesiredObject
     body: dict[str, Any]
     live: Cached | None
@@ -45,6 +46,7 @@ class Change:
 
 
 def changes(desired: Iterable[planner.DesiredObject], live: dict[ObjectKey, Cached]) -> list[Change]:
+    """The desired objects that are missing, changed in intent, or drifted from it (create-only skipped)."""
     out = []
     for obj in desired:
         body = stamped(obj.body)
@@ -72,7 +74,7 @@ def prunable(
     out = []
     for key, cached in owned:
         kind = key[0]
-        if key in wanted or kind not in PRUNABLE_KINDS or cached.owner_uid != owner_uid:
+        if key in wanted or kind not in kinds.PRUNABLE_KINDS or cached.owner_uid != owner_uid:
             continue
         if plan.retained(cached.component, kind):
             continue

@@ -17,10 +17,7 @@ Fixed images (telegraf's ``telegraf-init``) take only the repository from their 
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
-
-from pydantic import BaseModel
 
 from cloudpods_operator import catalog
 from cloudpods_operator.errors import SpecError
@@ -31,6 +28,7 @@ from cloudpods_operator.model import (
     EtcdSpec,
     OnecloudCluster,
     OnecloudClusterSpec,
+    lookup,
 )
 
 HYPER_IMAGE = "cloudpods"
@@ -38,6 +36,8 @@ HYPER_IMAGE = "cloudpods"
 
 @dataclass(frozen=True, slots=True)
 class ImageRef:
+    """A resolved image; ``str()`` is what goes into a pod template."""
+
     repository: str
     name: str
     tag: str
@@ -76,9 +76,7 @@ def edition_qualifies(gate: catalog.EditionGate | None, edition: Edition) -> boo
 
 def source_spec(spec: OnecloudClusterSpec, path: str) -> ContainerSpec:
     """The ContainerSpec at a catalog spec path such as ``regionServer`` or ``hostagent.SdnAgent``."""
-    node: BaseModel | None = spec
-    for key in path.split("."):
-        node = _child(node, key) if node is not None else None
+    node = lookup(spec, path)
     if node is None:
         return ContainerSpec()
     if isinstance(node, EtcdSpec):
@@ -86,20 +84,6 @@ def source_spec(spec: OnecloudClusterSpec, path: str) -> ContainerSpec:
     if not isinstance(node, ContainerSpec):
         raise TypeError(f"spec path {path!r} is not a container spec")
     return node
-
-
-def _child(node: BaseModel, key: str) -> BaseModel | None:
-    value = getattr(node, _attribute(type(node), key))
-    return value if isinstance(value, BaseModel) else None
-
-
-@functools.cache
-def _attribute(model: type[BaseModel], key: str) -> str:
-    """The attribute behind a JSON key (``Guacd`` -> ``guacd``); cached: planning asks thousands of times."""
-    for name, info in model.model_fields.items():
-        if key in (info.alias, name):
-            return name
-    raise KeyError(f"{model.__name__} has no field {key!r}")
 
 
 def image_for(

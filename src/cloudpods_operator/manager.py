@@ -18,37 +18,31 @@ import anyio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from cloudpods_operator import errors, logs, settings
-from cloudpods_operator.cache import Cache, ClusterKey
-from cloudpods_operator.events import Recorder
-from cloudpods_operator.kube import RESOURCES, Kube
-from cloudpods_operator.lease import LeaderElector
+from cloudpods_operator import kinds, logs, settings
+from cloudpods_operator.cache import Cache
+from cloudpods_operator.errors import OperatorError
+from cloudpods_operator.kube.client import Kube
+from cloudpods_operator.kube.events import Recorder
+from cloudpods_operator.kube.lease import LeaderElector
+from cloudpods_operator.kube.watch import WatchSpec, run_watch
 from cloudpods_operator.metrics import CONTROLLER, Metrics
-from cloudpods_operator.queue import WorkQueue
-from cloudpods_operator.reconciler import Reconciler
+from cloudpods_operator.observed import ClusterKey
+from cloudpods_operator.reconciler import Outcome, Reconciler, Result, settle
 from cloudpods_operator.render import MANAGED_BY
-from cloudpods_operator.watch import WatchSpec, run_watch
+from cloudpods_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 8.0
-OWNED_KINDS = (
-    "Deployment",
-    "DaemonSet",
-    "StatefulSet",
-    "Service",
-    "ConfigMap",
-    "Secret",
-    "ServiceAccount",
-    "PersistentVolumeClaim",
-    "Ingress",
-)
 
 
 def watch_specs(cfg: settings.Settings) -> list[WatchSpec]:
+    """The OnecloudClusters, and every owned kind by the managed-by label, in each watched namespace."""
     namespaces: tuple[str | None, ...] = cfg.namespaces or (None,)
     selector = f"app.kubernetes.io/managed-by={MANAGED_BY}"
-    specs = [WatchSpec(RESOURCES["OnecloudCluster"], ns) for ns in namespaces]
-    specs += [WatchSpec(RESOURCES[kind], ns, selector) for kind in OWNED_KINDS for ns in namespaces]
+    specs = [WatchSpec(kinds.RESOURCES[kinds.CLUSTER_KIND], ns) for ns in namespaces]
+    specs += [
+        WatchSpec(kinds.RESOURCES[kind], ns, selector) for kind in kinds.OWNED_KINDS for ns in namespaces
+    ]
     return specs
 
 
@@ -98,6 +92,8 @@ async def serve_http(cfg: settings.Settings, health: Health, metrics: Metrics) -
 
 
 class Operator:
+    """The running parts of one process: queue, cache, reconciler, health, and how it stops."""
+
     def __init__(self, cfg: settings.Settings, kube: Kube, metrics: Metrics) -> None:
         self.cfg = cfg
         self.kube = kube
@@ -114,39 +110,39 @@ class Operator:
         )
         self.health = Health(expected=len(watch_specs(cfg)))
         self.stopping = anyio.Event()
+        self.exit_code = 0
+        """1 once the Lease was lost: another replica is acting now."""
 
     async def worker(self) -> None:
+        """Takes keys until the queue shuts down; one pass each, settled by :func:`reconciler.settle`."""
         while True:
             try:
                 key = await self.queue.get()
             except anyio.EndOfStream:
                 return
             self.metrics.queue_depth.labels(CONTROLLER).set(len(self.queue))
-            cluster = f"{key[0]}/{key[1]}"
             started = time.perf_counter()
-            result = "success"
             try:
-                await self.reconciler.reconcile(key)
-                self.queue.forget(key)
-            except errors.TooManyRequests as exc:
-                result = "error"
-                self.queue.add_after(key, exc.retry_after or 1.0)
-            except errors.OperatorError as exc:
-                result = "error"
-                delay = self.queue.add_rate_limited(key)
-                logging.LoggerAdapter(log, {"cluster": cluster}).warning(
-                    "reconcile failed (%s), retrying in %.2fs", exc, delay
-                )
-            except Exception:
-                result = "error"
-                self.queue.add_rate_limited(key)
-                logging.LoggerAdapter(log, {"cluster": cluster}).exception("reconcile crashed; will retry")
+                result = settle(self.queue, key, await self._pass(key))
             finally:
                 self.queue.done(key)
-                self.metrics.reconcile_total.labels(CONTROLLER, cluster, result).inc()
-                if result == "error":
-                    self.metrics.reconcile_errors.labels(CONTROLLER, cluster).inc()
-                self.metrics.reconcile_time.labels(CONTROLLER, cluster).observe(time.perf_counter() - started)
+            cluster = f"{key[0]}/{key[1]}"
+            self.metrics.reconcile_total.labels(CONTROLLER, cluster, result.value).inc()
+            if result is Result.ERROR:
+                self.metrics.reconcile_errors.labels(CONTROLLER, cluster).inc()
+            self.metrics.reconcile_time.labels(CONTROLLER, cluster).observe(time.perf_counter() - started)
+
+    async def _pass(self, key: ClusterKey) -> Outcome | BaseException | None:
+        """One reconcile; an error is returned (logged), never raised: the worker must live on."""
+        logger = logging.LoggerAdapter(log, {"cluster": f"{key[0]}/{key[1]}"})
+        try:
+            return await self.reconciler.reconcile(key)
+        except Exception as exc:  # an operator bug must not stop the worker: log it, retry with backoff
+            if isinstance(exc, OperatorError):
+                logger.warning("reconcile failed (%s); retrying with backoff", exc)
+            else:
+                logger.exception("reconcile crashed; retrying with backoff")
+            return exc
 
     async def resync(self) -> None:
         while True:
@@ -177,7 +173,6 @@ async def run(cfg: settings.Settings) -> int:
     op = Operator(cfg, kube, metrics)
     runner = await serve_http(cfg, op.health, metrics)
     elector = _elector(cfg, kube)
-    exit_code = [0]
     try:
         async with anyio.create_task_group() as root:
             for index, spec in enumerate(watch_specs(cfg)):
@@ -187,9 +182,7 @@ async def run(cfg: settings.Settings) -> int:
             if await _started(op, elector):
                 if elector is not None:
                     metrics.leader.labels(cfg.lease_name).set(1)
-                    root.start_soon(
-                        _guard_lease, elector, metrics, cfg.lease_name, root.cancel_scope, exit_code
-                    )
+                    root.start_soon(_guard_lease, op, elector, root.cancel_scope)
                 await _run_until_stopped(op)
             if elector is not None:
                 with anyio.move_on_after(2, shield=True):
@@ -200,7 +193,7 @@ async def run(cfg: settings.Settings) -> int:
             await runner.cleanup()
         await kube.close()
     log.info("stopped")
-    return exit_code[0]
+    return op.exit_code
 
 
 def _elector(cfg: settings.Settings, kube: Kube) -> LeaderElector | None:
@@ -242,13 +235,11 @@ async def _started(op: Operator, elector: LeaderElector | None) -> bool:
     return not op.stopping.is_set()
 
 
-async def _guard_lease(
-    elector: LeaderElector, metrics: Metrics, name: str, scope: anyio.CancelScope, exit_code: list[int]
-) -> None:
+async def _guard_lease(op: Operator, elector: LeaderElector, scope: anyio.CancelScope) -> None:
     """Another replica may be acting once renewals fail: stop at once, exit 1."""
     await elector.hold()
-    metrics.leader.labels(name).set(0)
-    exit_code[0] = 1
+    op.metrics.leader.labels(op.cfg.lease_name).set(0)
+    op.exit_code = 1
     scope.cancel()
 
 
@@ -272,7 +263,7 @@ async def _watch_nodes(op: Operator) -> None:
 
     Optional: a Role-only install without node access still runs, with baremetal-agent at its spec's replicas.
     """
-    spec = WatchSpec(RESOURCES["Node"])
+    spec = WatchSpec(kinds.RESOURCES["Node"])
     await run_watch(op.kube, spec, op.cache, on_synced=lambda: None, optional=True)
 
 

@@ -12,6 +12,7 @@ images from these models; :mod:`crdgen` turns them into the CRD's OpenAPI schema
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
@@ -438,6 +439,8 @@ class OnecloudClusterStatus(_Model):
 
 
 class OnecloudCluster(_Model):
+    """The whole resource; :meth:`to_dict` gives back exactly what was written."""
+
     api_version: Literal["onecloud.yunion.io/v1alpha1"] = "onecloud.yunion.io/v1alpha1"
     kind: Literal["OnecloudCluster"] = "OnecloudCluster"
     metadata: ObjectMeta
@@ -451,6 +454,31 @@ class OnecloudCluster(_Model):
     def to_dict(self) -> dict[str, Any]:
         """The JSON form with only what was set: a reference CR round-trips unchanged."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+@functools.cache
+def field_name(model: type[BaseModel], key: str) -> str | None:
+    """The attribute behind a JSON key (``Guacd`` -> ``guacd``), None if the model has no such key.
+
+    Cached: planning asks thousands of times."""
+    for name, info in model.model_fields.items():
+        if key in (info.alias, name):
+            return name
+    return None
+
+
+def lookup(node: BaseModel | None, path: str) -> object:
+    """The value at a dotted path of JSON keys (``hostagent.SdnAgent``); None where a step is unset
+    or the model has no such key (a unit test checks that every path in the catalog exists)."""
+    value: object = node
+    for key in path.split("."):
+        if not isinstance(value, BaseModel):
+            return None
+        name = field_name(type(value), key)
+        if name is None:
+            return None
+        value = getattr(value, name)
+    return value
 
 
 _PATTERN_NAMES = {

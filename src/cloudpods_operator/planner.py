@@ -8,49 +8,36 @@ decided here too, and a gated component is reported as waiting rather than faile
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from cloudpods_operator import catalog, images, render
+from pydantic import BaseModel
+
+from cloudpods_operator import catalog, images, kinds, render
 from cloudpods_operator.errors import SpecError
 from cloudpods_operator.model import (
     DeploymentSpec,
-    EtcdSpec,
     OnecloudCluster,
     OnecloudClusterSpec,
     _Placement,
+    lookup,
 )
-
-WORKLOAD_KINDS = frozenset({"Deployment", "DaemonSet", "StatefulSet"})
+from cloudpods_operator.observed import ObjectKey, Observed
 
 
 class State(StrEnum):
+    """Whether a component runs: enabled (its objects are applied), disabled, or waiting on a gate."""
+
     ENABLED = "enabled"
     DISABLED = "disabled"
     WAITING = "waiting"
 
 
 @dataclass(frozen=True)
-class WorkloadState:
-    """A live workload as the cache keeps it: its template images and rollout counters."""
-
-    images: tuple[str, ...]
-    desired: int = 0
-    updated: int = 0
-    ready: int = 0
-    available: int = 0
-    rolled_out: bool = False
-
-
-@dataclass(frozen=True)
-class Observed:
-    workloads: Mapping[str, WorkloadState] = field(default_factory=dict)
-    node_labels: frozenset[str] | None = None
-
-
-@dataclass(frozen=True)
 class DesiredObject:
+    """One object to apply, with the component it belongs to (``create_only``: PVCs, never updated)."""
+
     component: str
     body: dict[str, Any]
     create_only: bool = False
@@ -72,7 +59,7 @@ class DesiredObject:
         return str(self.body["metadata"]["namespace"])
 
     @property
-    def key(self) -> tuple[str, str, str]:
+    def key(self) -> ObjectKey:
         return (self.kind, self.namespace, self.name)
 
 
@@ -124,14 +111,17 @@ class Plan:
 
 
 def placement_of(spec: OnecloudClusterSpec, comp: catalog.Component) -> _Placement:
-    node = images.source_spec(spec, comp.placement_spec_key)
+    """The spec whose scheduling fields (replicas, affinity, tolerations ...) the workload follows."""
+    node = lookup(spec, comp.placement_spec_key)
     if isinstance(node, _Placement):
         return node
     return DeploymentSpec()
 
 
-def _own_root(spec: OnecloudClusterSpec, comp: catalog.Component) -> object:
-    return images.source_spec(spec, comp.spec_key.split(".")[0]) if comp.name != "etcd" else spec.etcd
+def own_spec(spec: OnecloudClusterSpec, comp: catalog.Component) -> BaseModel | None:
+    """The component's own top-level spec as written (None when the CR leaves it out)."""
+    node = lookup(spec, comp.own_spec_key)
+    return node if isinstance(node, BaseModel) else None
 
 
 def disabled_reason(spec: OnecloudClusterSpec, edition: str, comp: catalog.Component) -> str | None:
@@ -147,15 +137,13 @@ def disabled_reason(spec: OnecloudClusterSpec, edition: str, comp: catalog.Compo
         return "needs spec.enableS3Gateway"
     if comp.feature == "localVpc" and spec.local_vpc_disabled:
         return "local VPC is disabled"
-    root = _own_root(spec, comp)
-    placement = placement_of(spec, comp) if comp.name != "etcd" else root
-    for node in (placement, root):
-        if node is None:
-            continue
-        if comp.default_off and "disable" not in node.model_fields_set:  # type: ignore[attr-defined]
-            return "off unless enabled with disable: false"
-        if getattr(node, "disable", False):
-            return "disable: true"
+    nodes = [lookup(spec, comp.placement_spec_key), lookup(spec, comp.own_spec_key)]
+    if comp.default_off and not all(
+        isinstance(n, BaseModel) and "disable" in n.model_fields_set for n in nodes
+    ):
+        return "off unless enabled with disable: false"
+    if any(lookup(n, "disable") is True for n in nodes if isinstance(n, BaseModel)):
+        return "disable: true"
     return None
 
 
@@ -174,10 +162,10 @@ def _waiting_reason(
         state = observed.workloads.get(name_of[dep])
         if state is None or not state.rolled_out or state.images != expected[dep]:
             return f"waiting for {dep} to roll out with {expected[dep][0]}"
-    if comp.needs_keystone and "keystone" in expected:
-        keystone = observed.workloads.get(name_of["keystone"])
-        if keystone is None or keystone.available < 1:
-            return "waiting for keystone to become available"
+    if comp.needs_keystone and catalog.IDENTITY in expected:
+        identity = observed.workloads.get(name_of[catalog.IDENTITY])
+        if identity is None or identity.available < 1:
+            return f"waiting for {catalog.IDENTITY} to become available"
     return None
 
 
@@ -191,7 +179,7 @@ def _containers(
     for container in defs:
         if not images.edition_qualifies(container.edition, ctx.edition):
             continue
-        if container.name == "telegraf-raid-plugin" and not ctx.spec.telegraf.enable_raid_plugin:
+        if container.enabled_by and lookup(ctx.spec, container.enabled_by) is not True:
             continue
         if container.feature == "localVpc" and ctx.spec.local_vpc_disabled:
             continue
@@ -203,8 +191,12 @@ def _zones(ctx: render.Context, comp: catalog.Component) -> list[str | None]:
     if not comp.per_zone:
         return [None]
     default = ctx.spec.zone or "zone0"
-    spec_zones = getattr(placement_of(ctx.spec, comp), "zones", None)
-    zones = spec_zones or [default, *(ctx.spec.custom_zones or [])]
+    spec_zones = lookup(placement_of(ctx.spec, comp), "zones")
+    zones = (
+        spec_zones
+        if isinstance(spec_zones, list) and spec_zones
+        else [default, *(ctx.spec.custom_zones or [])]
+    )
     return [None if z == default else z for z in dict.fromkeys(zones)]
 
 
@@ -228,9 +220,7 @@ def _objects(
 ) -> tuple[tuple[str, ...], list[DesiredObject]]:
     spec = ctx.spec
     placement = placement_of(spec, comp)
-    own: object = images.source_spec(spec, comp.spec_key.split(".")[0])
-    if comp.name == "etcd":
-        own = spec.etcd or EtcdSpec()  # its Services read etcd's own fields (clientNodePort)
+    own = own_spec(spec, comp)
 
     def built(pairs: list[tuple[catalog.Container, images.ImageRef]]) -> list[dict[str, Any]]:
         return [
@@ -316,9 +306,7 @@ def plan(cluster: OnecloudCluster, observed: Observed | None = None) -> Plan:
     return result
 
 
-_ALL_KINDS = frozenset(
-    {"Deployment", "DaemonSet", "StatefulSet", "Service", "Ingress", "ConfigMap", "PersistentVolumeClaim"}
-)
+_ALL_KINDS = frozenset(kinds.OWNED_KINDS)
 
 
 def _cluster_objects(ctx: render.Context, plans: list[ComponentPlan]) -> tuple[DesiredObject, ...]:

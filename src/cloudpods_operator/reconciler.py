@@ -1,35 +1,34 @@
 """reconcile(key): the one place where the pure core meets the API server.
 
-parse -> ensure Secrets -> plan -> diff against the cache -> apply the changes in parallel ->
-prune -> status (written only when it changed) -> Events. A spec that cannot be planned
-touches no workload: it becomes a Degraded condition and a warning Event, and waits for the
-user's next edit. API trouble raises, and the worker retries with backoff.
+parse -> plan -> ensure Secrets -> diff against the cache -> apply the changes in parallel, wave
+by wave (:func:`kinds.rank`) -> prune -> status (written only when it changed) -> Events. A spec
+that cannot be planned touches no workload: it becomes a Degraded condition and a warning Event,
+and waits for the user's next edit. Every pass returns an :class:`Outcome`; the worker
+(:mod:`manager`) alone turns it, or the error raised, into a queue action (:func:`settle`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import anyio
 from pydantic import ValidationError
 
-from cloudpods_operator import diff, errors, planner, secrets, status
-from cloudpods_operator.cache import Cache, ClusterKey
-from cloudpods_operator.events import Recorder, now_rfc3339
-from cloudpods_operator.kube import RESOURCES, Kube
+from cloudpods_operator import certificates, credentials, diff, errors, kinds, planner, status
+from cloudpods_operator.cache import Cache
+from cloudpods_operator.kinds import JSON
+from cloudpods_operator.kube.client import Kube
+from cloudpods_operator.kube.events import Recorder, now_rfc3339
 from cloudpods_operator.metrics import Metrics
 from cloudpods_operator.model import OnecloudCluster, describe_validation_error
+from cloudpods_operator.observed import ClusterKey
+from cloudpods_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
-WORKLOAD_RANK = 1
 _LIST_LIMIT = 8
-
-
-def _rank(kind: str) -> int:
-    """Config and Services before workloads (pods start with their ConfigMap in place), Ingress last."""
-    return {"Deployment": 1, "DaemonSet": 1, "StatefulSet": 1, "Ingress": 2}.get(kind, 0)
 
 
 def _names(items: list[str]) -> str:
@@ -39,8 +38,10 @@ def _names(items: list[str]) -> str:
 
 @dataclass
 class Outcome:
-    """What one pass did, for logs, metrics, Events and tests."""
+    """What one pass did, for logs, metrics, Events, the worker's next step and tests."""
 
+    spec_error: str | None = None
+    """Set when the spec could not be planned: nothing was applied, a retry will not help."""
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     drifted: list[str] = field(default_factory=list)
@@ -49,8 +50,46 @@ class Outcome:
     skipped: int = 0
     status_written: bool = False
 
+    @property
+    def failed(self) -> bool:
+        """Some object could not be applied or pruned: worth a retry with backoff."""
+        return bool(self.failures)
+
+
+class Result(StrEnum):
+    """The worker's verdict on one pass, and the ``result`` label of the reconcile metric."""
+
+    SUCCESS = "success"
+    ERROR = "error"
+    SPEC_ERROR = "spec_error"
+    REQUEUE_AFTER = "requeue_after"
+
+
+def settle(queue: WorkQueue[ClusterKey], key: ClusterKey, outcome: Outcome | BaseException | None) -> Result:
+    """Turn a pass's outcome (or the error it raised) into the queue's next step for that key.
+
+    A spec error waits for the user's next edit (the watch brings it), applied-nothing-wrong
+    forgets the key's failures; API trouble backs off, a 429 honours Retry-After.
+    """
+    match outcome:
+        case None | Outcome(spec_error=None, failures=[]):
+            queue.forget(key)
+            return Result.SUCCESS
+        case Outcome(spec_error=str()):
+            queue.forget(key)
+            return Result.SPEC_ERROR
+        case errors.TooManyRequests(retry_after=delay):
+            queue.add_after(key, delay or 1.0)
+            return Result.REQUEUE_AFTER
+        case _:
+            queue.add_rate_limited(key)
+            return Result.ERROR
+
 
 class Reconciler:
+    """Reconciles one OnecloudCluster at a time from what the cache holds (the worker never runs two
+    passes of one key at once); writes go through one field manager and a shared apply limiter."""
+
     def __init__(
         self,
         kube: Kube,
@@ -69,20 +108,18 @@ class Reconciler:
         self.limiter = apply_limiter
 
     async def reconcile(self, key: ClusterKey) -> Outcome | None:
+        """One pass over one cluster; None when the cluster is gone. API trouble raises."""
         raw = self.cache.clusters.get(key)
         if raw is None:
             return None
         logger = logging.LoggerAdapter(log, {"cluster": f"{key[0]}/{key[1]}"})
         try:
             cluster = OnecloudCluster.model_validate({k: v for k, v in raw.items() if k != "status"})
-        except ValidationError as exc:
-            await self._spec_error(raw, "InvalidSpec", describe_validation_error(exc), logger)
-            return None
-        try:
             plan = planner.plan(cluster, self.cache.observed(key))
+        except ValidationError as exc:
+            return await self._spec_error(raw, "InvalidSpec", describe_validation_error(exc), logger)
         except errors.SpecError as exc:
-            await self._spec_error(raw, "InvalidSpec", str(exc), logger)
-            return None
+            return await self._spec_error(raw, "InvalidSpec", str(exc), logger)
         await self._ensure_secrets(cluster)
         outcome = Outcome()
         await self._apply(plan, outcome, logger)
@@ -93,22 +130,24 @@ class Reconciler:
     # ---- steps -------------------------------------------------------------------------------
 
     async def _ensure_secrets(self, cluster: OnecloudCluster) -> None:
-        namespace = cluster.metadata.namespace or "default"
+        """Create the cluster's Secrets that do not exist yet; never rewrite one that does."""
+        namespace, name = cluster.metadata.namespace or "default", cluster.metadata.name
+        bodies: list[JSON] = []
+        if self.cache.get("Secret", namespace, credentials.secret_name(name)) is None:
+            bodies.append(credentials.generate(cluster))
         missing = {
-            n
-            for n in secrets.secret_names(cluster.metadata.name)
-            if self.cache.get("Secret", namespace, n) is None
+            n for n in certificates.secret_names(name) if self.cache.get("Secret", namespace, n) is None
         }
-        if not missing:
-            return
-        for body in await anyio.to_thread.run_sync(secrets.generate, cluster, missing):
+        if missing:
+            bodies += await anyio.to_thread.run_sync(certificates.generate, cluster, missing)
+        for body in bodies:
             try:
                 created = await self.kube.create(
-                    RESOURCES["Secret"], namespace, body, field_manager=self.field_manager
+                    kinds.RESOURCES["Secret"], namespace, body, field_manager=self.field_manager
                 )
-                await self.cache.remember(created)
             except errors.Conflict:
-                continue
+                continue  # created meanwhile (another pass, or by hand): it wins
+            await self.cache.remember(created)
 
     async def _apply(self, plan: planner.Plan, outcome: Outcome, logger: logging.LoggerAdapter[Any]) -> None:
         desired = plan.objects
@@ -119,9 +158,9 @@ class Reconciler:
         for obj in desired:
             if id(obj) not in sent:
                 self.metrics.skipped.labels(obj.kind).inc()
-        for rank in sorted({_rank(c.desired.kind) for c in todo}):
+        for rank in sorted({kinds.rank(c.desired.kind) for c in todo}):
             async with anyio.create_task_group() as tg:
-                for change in (c for c in todo if _rank(c.desired.kind) == rank):
+                for change in (c for c in todo if kinds.rank(c.desired.kind) == rank):
                     tg.start_soon(self._apply_one, change, outcome, logger)
 
     async def _apply_one(
@@ -160,7 +199,7 @@ class Reconciler:
             if (kind, namespace, name) not in doomed:
                 continue
             try:
-                await self.kube.delete(RESOURCES[kind], namespace, name, uid=cached.uid)
+                await self.kube.delete(kinds.RESOURCES[kind], namespace, name, uid=cached.uid)
             except (errors.ApiError, errors.TransientError) as exc:
                 outcome.failures.append(f"delete {kind}/{name}: {exc}")
                 continue
@@ -191,8 +230,8 @@ class Reconciler:
     async def _write_status(self, raw: dict[str, Any], new: dict[str, Any]) -> None:
         meta = raw["metadata"]
         body = {
-            "apiVersion": raw.get("apiVersion", "onecloud.yunion.io/v1alpha1"),
-            "kind": "OnecloudCluster",
+            "apiVersion": raw.get("apiVersion", kinds.GROUP_VERSION),
+            "kind": kinds.CLUSTER_KIND,
             "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
             "status": new,
         }
@@ -236,7 +275,7 @@ class Reconciler:
 
     async def _spec_error(
         self, raw: dict[str, Any], reason: str, message: str, logger: logging.LoggerAdapter[Any]
-    ) -> None:
+    ) -> Outcome:
         logger.warning("spec cannot be planned, nothing applied: %s", message)
         previous = raw.get("status") or {}
         generation = int(raw.get("metadata", {}).get("generation") or 0)
@@ -248,6 +287,9 @@ class Reconciler:
                 previous.get("conditions") or [], verdicts, generation, now_rfc3339()
             ),
         }
+        outcome = Outcome(spec_error=message)
         if status.without_times(new) != status.without_times(previous):
             await self._write_status(raw, new)
+            outcome.status_written = True
         await self.recorder.emit(raw, "Warning", reason, "Plan", message)
+        return outcome

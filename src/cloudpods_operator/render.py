@@ -7,13 +7,15 @@ manager (an HPA, a user) may own. Images arrive already resolved; nothing here b
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
+from pydantic import BaseModel
 
-from cloudpods_operator import catalog
+from cloudpods_operator import catalog, kinds
 from cloudpods_operator.images import ImageRef
+from cloudpods_operator.kinds import JSON as Body
 from cloudpods_operator.model import (
     DaemonSetSpec,
     DeploymentSpec,
@@ -23,14 +25,13 @@ from cloudpods_operator.model import (
     OnecloudCluster,
     OnecloudClusterSpec,
     ResourceAmounts,
+    ServiceSpec,
     StatefulDeploymentSpec,
     Toleration,
     _Placement,
+    lookup,
 )
 
-Body = dict[str, Any]
-
-GROUP_VERSION = "onecloud.yunion.io/v1alpha1"
 MANAGED_BY = "onecloud-operator"  # the reference's value: selectors are immutable, adoption needs the same
 CREDENTIALS_MOUNT = "/etc/yunion/credentials"
 PKI_MOUNT = "/etc/yunion/pki"
@@ -85,8 +86,8 @@ def metadata(ctx: Context, name: str, component: str, *, owned: bool = True) -> 
     if owned and uid:
         meta["ownerReferences"] = [
             {
-                "apiVersion": GROUP_VERSION,
-                "kind": "OnecloudCluster",
+                "apiVersion": kinds.GROUP_VERSION,
+                "kind": kinds.CLUSTER_KIND,
                 "name": ctx.name,
                 "uid": uid,
                 "controller": True,
@@ -118,7 +119,7 @@ def _mounts(ctx: Context, comp: catalog.Component) -> list[Body]:
         mounts.append({"name": "config", "mountPath": "/etc/yunion/config", "readOnly": True})
     if comp.kind is not catalog.Kind.STATEFULSET:
         mounts.append({"name": "certs", "mountPath": PKI_MOUNT, "readOnly": True})
-    if comp.name in catalog.KEYSTONE_USERS or comp.db:
+    if comp.credential_keys:
         mounts.append({"name": "credentials", "mountPath": CREDENTIALS_MOUNT, "readOnly": True})
     if comp.etcd_tls and _etcd_tls(ctx):
         mounts.append({"name": "etcd-client-tls", "mountPath": ETCD_TLS_MOUNT, "readOnly": True})
@@ -203,13 +204,13 @@ def _volumes(ctx: Context, comp: catalog.Component, name: str) -> list[Body]:
         )
     if comp.kind is not catalog.Kind.STATEFULSET:
         volumes.append({"name": "certs", "secret": {"secretName": f"{ctx.name}-certs"}})
-    if comp.name in catalog.KEYSTONE_USERS or comp.db:
+    if comp.credential_keys:
         volumes.append(
             {
                 "name": "credentials",
                 "secret": {
                     "secretName": f"{ctx.name}-credentials",
-                    "items": [{"key": key, "path": key} for key in credential_keys(comp)],
+                    "items": [{"key": key, "path": key} for key in comp.credential_keys],
                 },
             }
         )
@@ -224,16 +225,6 @@ def _volumes(ctx: Context, comp: catalog.Component, name: str) -> list[Body]:
         for p in comp.host_paths
     )
     return volumes
-
-
-def credential_keys(comp: catalog.Component) -> list[str]:
-    """The keys of ``<cluster>-credentials`` one component may read, and nothing else."""
-    keys = []
-    if comp.db:
-        keys.append(f"{comp.name}.db-password")
-    if comp.name in catalog.KEYSTONE_USERS:
-        keys.append(f"{comp.name}.keystone-password")
-    return keys
 
 
 def _tolerations(placement: _Placement) -> list[Body]:
@@ -291,17 +282,17 @@ def render_pod(
     if comp.host_network:
         pod["hostNetwork"] = True
         pod["dnsPolicy"] = "ClusterFirstWithHostNet"
-        if comp.kind is catalog.Kind.DAEMONSET and comp.name != "telegraf":
-            pod["hostPID"] = True
-            pod["hostIPC"] = True
+    if comp.host_pid:
+        pod["hostPID"] = True
+        pod["hostIPC"] = True
     if isinstance(placement, DeploymentSpec) and placement.dns_config:
         pod["dnsConfig"] = dict(placement.dns_config)
-    elif comp.name == "region":
-        pod["dnsConfig"] = {"options": [{"name": "ndots", "value": "2"}]}
+    elif comp.dns_options:
+        pod["dnsConfig"] = {"options": [{"name": k, "value": v} for k, v in comp.dns_options]}
     if placement.image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": s.name} for s in placement.image_pull_secrets]
-    if comp.name in ("host", "lbagent"):
-        pod["terminationGracePeriodSeconds"] = 300
+    if comp.termination_grace_seconds is not None:
+        pod["terminationGracePeriodSeconds"] = comp.termination_grace_seconds
     return {"metadata": template_meta, "spec": pod}
 
 
@@ -338,7 +329,7 @@ def render_workload(
 
 
 def _recreate(comp: catalog.Component, placement: _Placement) -> bool:
-    if comp.host_network or comp.name == "victoria-metrics":
+    if comp.host_network or comp.recreate:
         return True
     storage_class = placement.storage_class_name if isinstance(placement, StatefulDeploymentSpec) else None
     return comp.pvc is not None and (storage_class or "local-path") != "local-path"
@@ -402,13 +393,14 @@ def desired_replicas(placement: _Placement) -> int | None:
 # ---- side objects ----------------------------------------------------------------------------
 
 
-def render_services(ctx: Context, comp: catalog.Component, spec: object) -> list[Body]:
+def render_services(ctx: Context, comp: catalog.Component, own: BaseModel | None) -> list[Body]:
+    """The component's Services; ``own`` is its own spec (ports, nodePorts and internalOnly move them)."""
     out = []
     for service in comp.services:
-        internal = _internal_only(spec)
+        internal = _internal_only(own, service)
         ports = []
         for sp in service.ports:
-            port = _service_port(spec, comp, sp)
+            port = service_port(own, sp)
             entry: Body = {
                 "name": sp.name,
                 "port": port,
@@ -416,7 +408,7 @@ def render_services(ctx: Context, comp: catalog.Component, spec: object) -> list
                 "protocol": sp.protocol,
             }
             if sp.node_port and not internal and not service.headless and not service.cluster_ip:
-                entry["nodePort"] = _node_port(spec, comp, sp) or port
+                entry["nodePort"] = _node_port(own, sp) or port
             ports.append(entry)
         svc_spec: Body = {"selector": selector_labels(ctx.name, comp.name)}
         if ports:
@@ -439,30 +431,34 @@ def render_services(ctx: Context, comp: catalog.Component, spec: object) -> list
     return out
 
 
-def _internal_only(spec: object) -> bool:
-    """``service.internalOnly`` (keystone: ``adminService``, apigateway: ``apiService``, as the reference)."""
-    for attr in ("admin_service", "api_service", "service"):
-        svc = getattr(spec, attr, None)
-        if svc is not None:
-            return bool(svc.internal_only)
+def _service_spec(own: BaseModel | None, field: str) -> ServiceSpec | None:
+    value = lookup(own, field)
+    return value if isinstance(value, ServiceSpec) else None
+
+
+def _internal_only(own: BaseModel | None, service: catalog.Service) -> bool:
+    """``internalOnly`` of the first ServiceSpec the catalog names that the spec sets."""
+    for field in service.internal_only_fields:
+        spec = _service_spec(own, field)
+        if spec is not None:
+            return bool(spec.internal_only)
     return False
 
 
-def _service_port(spec: object, comp: catalog.Component, sp: catalog.ServicePort) -> int:
-    """``service.nodePort`` (and keystone's/apigateway's per-port specs) move the in-cluster port too."""
-    per_port = {"public": "public_service", "admin": "admin_service", "ws": "ws_service"}
-    attr = per_port.get(sp.name) or ("api_service" if comp.name == "apigateway" else "service")
-    svc = getattr(spec, attr, None)
-    if sp.node_port and svc is not None and svc.node_port:
-        return int(svc.node_port)
+def service_port(own: BaseModel | None, sp: catalog.ServicePort) -> int:
+    """A ServiceSpec's ``nodePort`` moves the in-cluster port too (the reference's habit)."""
+    spec = _service_spec(own, sp.spec_field)
+    if sp.node_port and spec is not None and spec.node_port:
+        return int(spec.node_port)
     return sp.port
 
 
-def _node_port(spec: object, comp: catalog.Component, sp: catalog.ServicePort) -> int | None:
+def _node_port(own: BaseModel | None, sp: catalog.ServicePort) -> int | None:
     """etcd's client Service: port 2379 inside the cluster, 30379 (``etcd.clientNodePort``) outside."""
     if sp.fixed_node_port is None:
         return None
-    return int(getattr(spec, "client_node_port", None) or sp.fixed_node_port)
+    value = lookup(own, sp.node_port_field) if sp.node_port_field else None
+    return int(value) if isinstance(value, int) and value else sp.fixed_node_port
 
 
 def render_config_map(ctx: Context, comp: catalog.Component, port: int) -> Body:
@@ -492,20 +488,19 @@ def service_options(ctx: Context, comp: catalog.Component, port: int) -> dict[st
         "ssl_certfile": f"{PKI_MOUNT}/service.crt",
         "ssl_keyfile": f"{PKI_MOUNT}/service.key",
         "ssl_ca_certs": f"{PKI_MOUNT}/ca.crt",
-        "auth_uri": f"https://{ctx.object_name('keystone')}:30357/v3",
+        "auth_uri": f"https://{ctx.object_name(catalog.IDENTITY)}:30357/v3",
         "admin_project": "system",
         "admin_project_domain": "Default",
         "admin_domain": "Default",
     }
-    user = catalog.KEYSTONE_USERS.get(comp.name)
-    if user:
-        options["admin_user"] = user
+    if comp.keystone_user:
+        options["admin_user"] = comp.keystone_user
         options["admin_password_file"] = f"{CREDENTIALS_MOUNT}/{comp.name}.keystone-password"
     if comp.db:
         mysql = spec.mysql
         host = (mysql.host if mysql else None) or "mysql"
         db_port = (mysql.port if mysql else None) or 3306
-        db_user = catalog.DB_USERS.get(comp.name, comp.db)
+        db_user = comp.database_user
         options["sql_connection"] = f"mysql+pymysql://{db_user}@{host}:{db_port}/{comp.db}?charset=utf8"
         options["sql_password_file"] = f"{CREDENTIALS_MOUNT}/{comp.name}.db-password"
     if spec.load_balancer_endpoint:
@@ -513,11 +508,11 @@ def service_options(ctx: Context, comp: catalog.Component, port: int) -> dict[st
     return options
 
 
-def render_pvc(ctx: Context, comp: catalog.Component, spec: object) -> Body:
+def render_pvc(ctx: Context, comp: catalog.Component, own: BaseModel | None) -> Body:
     assert comp.pvc is not None
-    requests = getattr(spec, "requests", None)
-    storage = (requests.storage if requests else None) or comp.pvc.storage
-    storage_class = getattr(spec, "storage_class_name", None) or "local-path"
+    requests = lookup(own, "requests")
+    storage = (requests.storage if isinstance(requests, ResourceAmounts) else None) or comp.pvc.storage
+    storage_class = lookup(own, "storageClassName")
     meta = metadata(ctx, ctx.object_name(comp.name), comp.name, owned=False)
     if comp.pvc.annotation_path:
         meta["annotations"] = {"pvc.onecloud.yunion.io/pv-path": comp.pvc.annotation_path}
@@ -527,28 +522,22 @@ def render_pvc(ctx: Context, comp: catalog.Component, spec: object) -> Body:
         "metadata": meta,
         "spec": {
             "accessModes": ["ReadWriteOnce"],
-            "storageClassName": storage_class,
+            "storageClassName": storage_class if isinstance(storage_class, str) else "local-path",
             "resources": {"requests": {"storage": storage}},
         },
     }
 
 
-def render_ingress(ctx: Context, comp: catalog.Component, spec: object) -> Body:
+def render_ingress(ctx: Context, comp: catalog.Component, own: BaseModel | None) -> Body:
+    route = comp.ingress
+    assert route is not None
+    annotations = dict(route.annotations)
+    port = route.port or service_port(own, comp.services[0].ports[0])
+    if route.http_field and route.http_port and lookup(own, route.http_field) is True:
+        port = route.http_port
+        annotations["nginx.ingress.kubernetes.io/backend-protocol"] = "HTTP"
     meta = metadata(ctx, ctx.object_name(comp.name), comp.name)
-    if comp.name == "web":
-        use_http = bool(getattr(spec, "use_http", False))
-        port, path = (80 if use_http else 443), "/"
-        meta["annotations"] = {
-            "nginx.ingress.kubernetes.io/backend-protocol": "HTTP" if use_http else "HTTPS"
-        }
-    else:
-        port, path = _service_port(spec, comp, comp.services[0].ports[0]), "/ai/"
-        meta["annotations"] = {
-            "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
-            "nginx.ingress.kubernetes.io/proxy-ssl-verify": "off",
-            "nginx.ingress.kubernetes.io/proxy-read-timeout": "600",
-            "nginx.ingress.kubernetes.io/proxy-buffering": "off",
-        }
+    meta["annotations"] = annotations
     backend = {"service": {"name": ctx.object_name(comp.name), "port": {"number": port}}}
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -556,7 +545,7 @@ def render_ingress(ctx: Context, comp: catalog.Component, spec: object) -> Body:
         "metadata": meta,
         "spec": {
             "tls": [{"secretName": f"{ctx.name}-certs"}],
-            "rules": [{"http": {"paths": [{"path": path, "pathType": "Prefix", "backend": backend}]}}],
+            "rules": [{"http": {"paths": [{"path": route.path, "pathType": "Prefix", "backend": backend}]}}],
         },
     }
 
@@ -564,3 +553,14 @@ def render_ingress(ctx: Context, comp: catalog.Component, spec: object) -> Body:
 def render_service_account(ctx: Context) -> Body:
     name = workload_service_account(ctx)
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(ctx, name, "cluster")}
+
+
+def render_secret(cluster: OnecloudCluster, name: str, data: dict[str, bytes]) -> Body:
+    """An Opaque Secret of the cluster (never pruned, never rewritten once created)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": metadata(Context(cluster, "ce"), name, "cluster"),
+        "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+    }

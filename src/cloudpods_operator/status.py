@@ -15,6 +15,7 @@ import orjson
 
 from cloudpods_operator import planner
 from cloudpods_operator.model import OnecloudCluster
+from cloudpods_operator.observed import Observed
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Check:
     message: str
 
 
-def component_status(comp: planner.ComponentPlan, observed: planner.Observed) -> dict[str, Any]:
+def component_status(comp: planner.ComponentPlan, observed: Observed) -> dict[str, Any]:
     name = comp.workloads[0]
     state = observed.workloads.get(name)
     expected = tuple(str(ref) for ref in ordered_images(comp))
@@ -126,7 +127,7 @@ def spec_checksum(cluster: OnecloudCluster) -> str:
 def build(
     cluster: OnecloudCluster,
     plan: planner.Plan,
-    observed: planner.Observed,
+    observed: Observed,
     failures: list[str],
     previous: dict[str, Any],
     now: str,

@@ -387,7 +387,8 @@ async def _prepare(admin: Path, state: Path) -> Path:
 async def _apply_and_wait(admin: Path, example: Path, wait_seconds: float) -> dict[str, Any]:
     """Server-side apply the example (as `kubectl apply --server-side` would), then poll its status."""
     from cloudpods_operator import errors
-    from cloudpods_operator.kube import RESOURCES, Kube
+    from cloudpods_operator.kinds import RESOURCES
+    from cloudpods_operator.kube.client import Kube
 
     body = example_manifest(CLUSTER_NAMESPACE, example)
     name = body["metadata"]["name"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from cloudpods_operator import planner
+from cloudpods_operator import kinds, planner
 from cloudpods_operator.model import OnecloudCluster
 
 from .operator_process import OperatorProcess
@@ -112,4 +112,4 @@ class Cloud:
         return planner.plan(OnecloudCluster.model_validate({k: v for k, v in cr.items() if k != "status"}))
 
     def planned_workloads(self) -> set[str]:
-        return {o.name for o in self.plan().objects if o.kind in planner.WORKLOAD_KINDS}
+        return {o.name for o in self.plan().objects if o.kind in kinds.WORKLOAD_KINDS}

@@ -7,8 +7,10 @@ from typing import Any
 import anyio
 import pytest
 
-from cloudpods_operator import errors, watch
-from cloudpods_operator.kube import JSON, RESOURCES, Kube
+from cloudpods_operator import errors
+from cloudpods_operator.kinds import JSON, RESOURCES
+from cloudpods_operator.kube import watch
+from cloudpods_operator.kube.client import Kube
 
 from . import conftest
 from .helpers import eventually

@@ -76,7 +76,7 @@ def test_side_objects_and_privileges(ref: dict[str, Any]) -> None:
     comp = catalog.BY_NAME[ref["component"]]
     assert comp.config == (ref["configmap"] is not None)
     assert (comp.pvc is not None) == (ref["pvc"] is not None)
-    assert comp.ingress == (ref["ingress"] is not None)
+    assert (comp.ingress is not None) == (ref["ingress"] is not None)
     assert comp.host_network == bool(ref["host_network"])
     assert any(c.privileged for c in comp.containers) == bool(ref["privileged"])
     assert comp.service_account == (ref["service_account"] is not None)

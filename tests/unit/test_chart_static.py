@@ -7,7 +7,7 @@
 - values.yaml validates against values.schema.json (a small validator for the keywords the schema uses;
   no jsonschema dependency), and the schema and values.yaml declare the same keys.
 - RBAC is least privilege and matches the code: every kind the operator watches, applies, creates or
-  prunes has exactly the verbs it needs (from manager.OWNED_KINDS, diff.PRUNABLE_KINDS and the plan of
+  prunes has exactly the verbs it needs (from kinds.OWNED_KINDS, kinds.PRUNABLE_KINDS and the plan of
   the example cluster), and nothing else is granted.
 - The Deployment's environment is what settings.py reads, and the pod meets the restricted PSS.
 - hadolint passes on the Dockerfile.
@@ -30,8 +30,8 @@ import pytest
 import yaml
 
 import localcluster
-from cloudpods_operator import cli, diff, manager, planner, settings
-from cloudpods_operator.kube import RESOURCES
+from cloudpods_operator import cli, kinds, planner, settings
+from cloudpods_operator.kinds import RESOURCES
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "cloudpods-operator"
@@ -99,7 +99,7 @@ def only(docs: list[Doc], kind: str, name: str | None = None, namespace: str | N
     return found[0]
 
 
-def kinds(docs: list[Doc]) -> list[tuple[str, str | None]]:
+def kinds_of(docs: list[Doc]) -> list[tuple[str, str | None]]:
     return sorted((d["kind"], d["metadata"].get("namespace")) for d in docs)
 
 
@@ -123,7 +123,7 @@ def test_lint_strict_is_clean(helm: Helm) -> None:
 
 def test_defaults_render_cluster_wide(helm: Helm) -> None:
     docs = render(helm)
-    assert kinds(docs) == [
+    assert kinds_of(docs) == [
         ("ClusterRole", None),
         ("ClusterRoleBinding", None),
         ("Deployment", RELEASE_NS),
@@ -179,16 +179,16 @@ def test_expected_grants_follow_the_code() -> None:
     table = expected_grants()
     example = cli.load_cluster((REPO / "examples" / "onecloudcluster.yaml").read_text(), "example")
     applied = {o.kind for o in planner.plan(example).objects}
-    watched = {"OnecloudCluster", *manager.OWNED_KINDS}
+    watched = {"OnecloudCluster", *kinds.OWNED_KINDS}
     for kind in watched:
         assert {"list", "watch"} <= table[_group_resource(kind)], f"{kind} is listed and watched"
     for kind in applied:
         # server-side apply of a missing object is a create: both verbs.
         assert table[_group_resource(kind)] >= CREATE_APPLY, f"{kind} is server-side applied"
-    assert applied <= set(manager.OWNED_KINDS), "every applied kind is watched (the cache diffs it)"
-    for kind in manager.OWNED_KINDS:
+    assert applied <= set(kinds.OWNED_KINDS), "every applied kind is watched (the cache diffs it)"
+    for kind in kinds.OWNED_KINDS:
         verbs = table[_group_resource(kind)]
-        assert ("delete" in verbs) == (kind in diff.PRUNABLE_KINDS), f"{kind}: delete only if prunable"
+        assert ("delete" in verbs) == (kind in kinds.PRUNABLE_KINDS), f"{kind}: delete only if prunable"
     assert table[_group_resource("Secret")] == READ | {"create"}, "Secrets: created once, never patched"
     assert table[_group_resource("Event")] == {"create"}
     assert table[("onecloud.yunion.io", "onecloudclusters/status")] == {"patch"}
@@ -198,7 +198,7 @@ def test_expected_grants_follow_the_code() -> None:
 
 def test_namespaced_mode_uses_roles(helm: Helm) -> None:
     docs = render(helm, "watchNamespaces={team-a,team-b,team-a}")
-    assert kinds(docs) == [
+    assert kinds_of(docs) == [
         ("ClusterRole", None),
         ("ClusterRoleBinding", None),
         ("Deployment", RELEASE_NS),
@@ -218,7 +218,7 @@ def test_namespaced_mode_uses_roles(helm: Helm) -> None:
     assert env_of(only(docs, "Deployment"))["WATCH_NAMESPACES"] == "team-a,team-b"
     no_nodes = render(helm, "watchNamespaces={team-a}", "rbac.readNodes=false")
     assert [d for d in no_nodes if d["kind"].startswith("Cluster")] == []
-    assert kinds(render(helm, "rbac.create=false")) == [
+    assert kinds_of(render(helm, "rbac.create=false")) == [
         ("Deployment", RELEASE_NS),
         ("Service", RELEASE_NS),
         ("ServiceAccount", RELEASE_NS),

@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from cloudpods_operator import diff, planner, status
-from cloudpods_operator.cache import Cached, slim, workload_state
+from cloudpods_operator import diff, observed, planner, status
 from cloudpods_operator.model import OnecloudCluster
+from cloudpods_operator.observed import Cached, slim, workload_state
 
 CLUSTER = OnecloudCluster.model_validate(
     {"metadata": {"name": "default", "namespace": "onecloud", "uid": "u-1", "generation": 3}, "spec": {}}
@@ -122,8 +122,8 @@ def _cached_named(component: str, owner_uid: str = "u-1") -> Cached:
     return Cached("x", "1", ("onecloud", "default"), owner_uid, component, orjson.dumps({}), None)
 
 
-def _state(rolled: bool, images: tuple[str, ...]) -> planner.WorkloadState:
-    return planner.WorkloadState(images, 1, 1 if rolled else 0, 1, 1, rolled)
+def _state(rolled: bool, images: tuple[str, ...]) -> observed.WorkloadState:
+    return observed.WorkloadState(images, 1, 1 if rolled else 0, 1, 1, rolled)
 
 
 def test_status_phases_and_conditions() -> None:
@@ -133,8 +133,8 @@ def test_status_phases_and_conditions() -> None:
         if c.state is planner.State.ENABLED
     }
     workloads = {PLAN.component(n).workloads[0]: _state(True, imgs) for n, imgs in expected.items()}
-    observed = planner.Observed(workloads=workloads)
-    built = status.build(CLUSTER, PLAN, observed, [], {}, "2026-01-01T00:00:00Z")
+    seen = observed.Observed(workloads=workloads)
+    built = status.build(CLUSTER, PLAN, seen, [], {}, "2026-01-01T00:00:00Z")
     assert {c["phase"] for c in built["components"].values()} == {"Normal"}
     conds = {c["type"]: c for c in built["conditions"]}
     assert conds["Ready"]["status"] == "True" and conds["Degraded"]["status"] == "False"
@@ -143,7 +143,7 @@ def test_status_phases_and_conditions() -> None:
     region = PLAN.component("region").workloads[0]
     workloads[region] = _state(False, ("old",))
     later = status.build(
-        CLUSTER, PLAN, planner.Observed(workloads=workloads), [], built, "2026-01-01T00:01:00Z"
+        CLUSTER, PLAN, observed.Observed(workloads=workloads), [], built, "2026-01-01T00:01:00Z"
     )
     conds = {c["type"]: c for c in later["conditions"]}
     assert later["components"]["region"]["phase"] == "Upgrade"

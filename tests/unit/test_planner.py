@@ -29,7 +29,7 @@ from reference_table import (
     expected_image,
 )
 
-from cloudpods_operator import catalog, images, planner
+from cloudpods_operator import catalog, images, observed, planner
 from cloudpods_operator.errors import SpecError
 from cloudpods_operator.model import OnecloudCluster
 
@@ -450,11 +450,11 @@ def test_every_container_image_comes_from_the_image_planner(
 # ---- ordering gates ------------------------------------------------------------------------------
 
 OVS_IMAGE = "registry.cn-beijing.aliyuncs.com/yunionio/openvswitch:2.12.4-20260415"
-KEYSTONE_UP = planner.WorkloadState(images=(), desired=1, updated=1, ready=1, available=1, rolled_out=True)
+KEYSTONE_UP = observed.WorkloadState(images=(), desired=1, updated=1, ready=1, available=1, rolled_out=True)
 
 
-def observe(**states: planner.WorkloadState) -> planner.Observed:
-    return planner.Observed(workloads={f"default-{k.replace('_', '-')}": v for k, v in states.items()})
+def observe(**states: observed.WorkloadState) -> observed.Observed:
+    return observed.Observed(workloads={f"default-{k.replace('_', '-')}": v for k, v in states.items()})
 
 
 def states(plan: planner.Plan) -> dict[str, planner.State]:
@@ -473,19 +473,19 @@ def test_vswitchd_waits_for_ovsdb_server_rolled_out_with_the_expected_image() ->
     assert nothing["host-ovs-vswitchd"] is planner.State.WAITING
     assert nothing["host-ovn-controller"] is planner.State.WAITING
 
-    rolling = planner.WorkloadState(images=(OVS_IMAGE,), desired=3, updated=1, ready=1, available=1)
+    rolling = observed.WorkloadState(images=(OVS_IMAGE,), desired=3, updated=1, ready=1, available=1)
     assert (
         states(planner.plan(c, observe(keystone=KEYSTONE_UP, host_ovsdb_server=rolling)))["host-ovs-vswitchd"]
         is planner.State.WAITING
     )
 
-    old = planner.WorkloadState(images=(OVS_IMAGE.replace("20260415", "2"),), rolled_out=True)
+    old = observed.WorkloadState(images=(OVS_IMAGE.replace("20260415", "2"),), rolled_out=True)
     assert (
         states(planner.plan(c, observe(keystone=KEYSTONE_UP, host_ovsdb_server=old)))["host-ovs-vswitchd"]
         is planner.State.WAITING
     )
 
-    done = planner.WorkloadState(
+    done = observed.WorkloadState(
         images=(OVS_IMAGE,), desired=3, updated=3, ready=3, available=3, rolled_out=True
     )
     ready = planner.plan(c, observe(keystone=KEYSTONE_UP, host_ovsdb_server=done))
@@ -517,14 +517,14 @@ NEEDS_KEYSTONE = [
     ("keystone", "waiting"),
     [
         (None, True),
-        (planner.WorkloadState(images=(), desired=1, updated=1, ready=0, available=0), True),
+        (observed.WorkloadState(images=(), desired=1, updated=1, ready=0, available=0), True),
         (KEYSTONE_UP, False),
     ],
     ids=["absent", "unavailable", "available"],
 )
-def test_services_wait_for_keystone(keystone: planner.WorkloadState | None, waiting: bool) -> None:
-    observed = observe(keystone=keystone) if keystone else planner.Observed()
-    got = states(planner.plan(cluster({}), observed))
+def test_services_wait_for_keystone(keystone: observed.WorkloadState | None, waiting: bool) -> None:
+    seen = observe(keystone=keystone) if keystone else observed.Observed()
+    got = states(planner.plan(cluster({}), seen))
     assert got["keystone"] is planner.State.ENABLED
     assert got["etcd"] is planner.State.ENABLED
     expected = planner.State.WAITING if waiting else planner.State.ENABLED
@@ -534,12 +534,12 @@ def test_services_wait_for_keystone(keystone: planner.WorkloadState | None, wait
 def test_baremetal_agent_scales_to_zero_without_labelled_nodes() -> None:
     c = cluster({})
     none = planner.plan(
-        c, planner.Observed(workloads=observe(keystone=KEYSTONE_UP).workloads, node_labels=frozenset())
+        c, observed.Observed(workloads=observe(keystone=KEYSTONE_UP).workloads, node_labels=frozenset())
     )
     assert workloads(none)["default-baremetal-agent"]["spec"]["replicas"] == 0
     labelled = planner.plan(
         c,
-        planner.Observed(
+        observed.Observed(
             workloads=observe(keystone=KEYSTONE_UP).workloads,
             node_labels=frozenset({catalog.BAREMETAL_LABEL}),
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from cloudpods_operator.queue import WorkQueue
+from cloudpods_operator.workqueue import WorkQueue
 
 
 class Clock:

@@ -12,11 +12,13 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
 from cloudpods_operator import errors
-from cloudpods_operator.kube import JSON, Kube, Resource
+from cloudpods_operator.kinds import JSON, Resource
+from cloudpods_operator.kube.client import Kube
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +29,19 @@ bookmark (measured: 90 s cut healthy idle watches), so only a dead connection ou
 
 @dataclass(frozen=True)
 class WatchSpec:
+    """One list+watch: a kind, optionally one namespace and a label selector."""
+
     resource: Resource
     namespace: str | None = None
     label_selector: str | None = None
 
 
-class Sink:
-    """What a watch feeds: a full replacement after each list, then single events."""
+class Sink(Protocol):
+    """What a watch feeds (the cache): a full replacement after each list, then single events."""
 
-    async def replace(self, kind: str, items: list[JSON]) -> None:
-        raise NotImplementedError
+    async def replace(self, kind: str, items: list[JSON]) -> None: ...
 
-    async def event(self, kind: str, event_type: str, obj: JSON) -> None:
-        raise NotImplementedError
+    async def event(self, kind: str, event_type: str, obj: JSON) -> None: ...
 
 
 async def run_watch(

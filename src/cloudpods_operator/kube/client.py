@@ -7,6 +7,7 @@ are not server-side apply (shared/reference/ecosystem-notes.md §0). Watches and
 separate sessions so a burst of applies never waits behind long-lived watch connections.
 
 Errors are translated here, once, into :mod:`errors`; nothing above this module sees aiohttp.
+Paths come from the table of kinds in :mod:`kinds`.
 """
 
 from __future__ import annotations
@@ -16,60 +17,15 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 import orjson
 
-from cloudpods_operator import errors
+from cloudpods_operator import errors, kinds
+from cloudpods_operator.kinds import JSON, Resource
 
-JSON = dict[str, Any]
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
-
-
-@dataclass(frozen=True)
-class Resource:
-    """Where a kind lives in the REST tree."""
-
-    kind: str
-    group_version: str
-    plural: str
-    namespaced: bool = True
-
-    def path(
-        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
-    ) -> str:
-        prefix = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
-        parts = [prefix]
-        if self.namespaced and namespace:
-            parts.append(f"namespaces/{quote(namespace)}")
-        parts.append(self.plural)
-        if name:
-            parts.append(quote(name))
-        if subresource:
-            parts.append(subresource)
-        return "/".join(parts)
-
-
-RESOURCES: dict[str, Resource] = {
-    r.kind: r
-    for r in (
-        Resource("OnecloudCluster", "onecloud.yunion.io/v1alpha1", "onecloudclusters"),
-        Resource("Deployment", "apps/v1", "deployments"),
-        Resource("DaemonSet", "apps/v1", "daemonsets"),
-        Resource("StatefulSet", "apps/v1", "statefulsets"),
-        Resource("Service", "v1", "services"),
-        Resource("ConfigMap", "v1", "configmaps"),
-        Resource("Secret", "v1", "secrets"),
-        Resource("ServiceAccount", "v1", "serviceaccounts"),
-        Resource("PersistentVolumeClaim", "v1", "persistentvolumeclaims"),
-        Resource("Ingress", "networking.k8s.io/v1", "ingresses"),
-        Resource("Event", "events.k8s.io/v1", "events"),
-        Resource("Lease", "coordination.k8s.io/v1", "leases"),
-        Resource("Node", "v1", "nodes", namespaced=False),
-    )
-}
 
 
 @dataclass
@@ -84,6 +40,8 @@ class RequestCounter:
 
 
 class Kube:
+    """A client for one API server: raw JSON in and out, typed errors, separate watch and write sessions."""
+
     def __init__(self, host: str, ssl_context: ssl.SSLContext, auth: Callable[[], Any], limit: int) -> None:
         self.host = host.rstrip("/")
         self._ssl = ssl_context
@@ -178,7 +136,7 @@ class Kube:
 
     async def apply(self, body: JSON, *, field_manager: str, subresource: str | None = None) -> JSON:
         """Server-side apply: the body is our whole intent for the fields we own; force takes them back."""
-        resource = RESOURCES[body["kind"]]
+        resource = kinds.RESOURCES[body["kind"]]
         meta = body["metadata"]
         path = resource.path(meta.get("namespace"), meta["name"], subresource)
         query = {"fieldManager": field_manager, "force": "true"}

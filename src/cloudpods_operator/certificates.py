@@ -1,57 +1,33 @@
-"""The cluster's Secrets: generated once, created if missing, never rewritten, never logged.
+"""The cluster's TLS material: generated once, created if missing, never rewritten, never logged.
 
 - ``<cluster>-certs``: a self-signed CA and the service certificate every component mounts at
   /etc/yunion/pki (the reference's Secret of the same name and keys);
 - ``<cluster>-etcd-server``, ``-etcd-client``, ``-etcd-peer``: etcd's TLS material (the reference
-  uses unprefixed names, which two clusters in one namespace would share);
-- ``<cluster>-credentials``: every DB and keystone password a component needs, one key each
-  (``<component>.db-password``, ``<component>.keystone-password``, ``sysadmin-password``). The
-  reference keeps these in a ConfigMap; here no ConfigMap, Event, status field or log line holds one.
+  uses unprefixed names, which two clusters in one namespace would share).
 
 Keys are ECDSA P-256: a fleet of a hundred clusters must not spend minutes generating RSA keys.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime
 import ipaddress
-import secrets as random_source
-import string
-from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from cloudpods_operator import catalog, render
+from cloudpods_operator import render
+from cloudpods_operator.kinds import JSON
 from cloudpods_operator.model import OnecloudCluster
 
-ALPHABET = string.ascii_letters + string.digits
+ETCD_ROLES = ("server", "client", "peer")
 
 
 def secret_names(cluster_name: str) -> list[str]:
-    return [
-        f"{cluster_name}-{suffix}"
-        for suffix in ("certs", "credentials", "etcd-server", "etcd-client", "etcd-peer")
-    ]
-
-
-def password() -> str:
-    return "".join(random_source.choice(ALPHABET) for _ in range(16))
-
-
-def credentials(cluster: OnecloudCluster) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for comp in catalog.COMPONENTS:
-        for key in render.credential_keys(comp):
-            values[key] = password()
-    values["sysadmin-password"] = cluster.spec.keystone.bootstrap_password or password()
-    mysql = cluster.spec.mysql
-    if mysql is not None and mysql.password:
-        values["mysql-root-password"] = mysql.password
-    return values
+    """Every TLS Secret of a cluster."""
+    return [f"{cluster_name}-certs", *(f"{cluster_name}-etcd-{role}" for role in ETCD_ROLES)]
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -102,26 +78,10 @@ def _sign(
     return builder.sign(issuer[1] if issuer else key, hashes.SHA256())
 
 
-def _secret(
-    cluster: OnecloudCluster, name: str, data: dict[str, bytes], type_: str = "Opaque"
-) -> dict[str, Any]:
-    ctx = render.Context(cluster, "ce")
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": type_,
-        "metadata": render.metadata(ctx, name, "cluster"),
-        "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
-    }
-
-
-def generate(cluster: OnecloudCluster, missing: set[str]) -> list[dict[str, Any]]:
-    """Bodies of the Secrets named in ``missing`` (a subset of :func:`secret_names`)."""
+def generate(cluster: OnecloudCluster, missing: set[str]) -> list[JSON]:
+    """Bodies of the Secrets named in ``missing`` (a subset of :func:`secret_names`), one CA for all."""
     name, namespace = cluster.metadata.name, cluster.metadata.namespace or "default"
-    out: list[dict[str, Any]] = []
-    if f"{name}-credentials" in missing:
-        values = credentials(cluster)
-        out.append(_secret(cluster, f"{name}-credentials", {k: v.encode() for k, v in values.items()}))
+    out: list[JSON] = []
     ca_key = _key()
     ca = _sign("onecloud", ca_key, None, days=3650)
     ca_pem = _pem_cert(ca)
@@ -139,7 +99,7 @@ def generate(cluster: OnecloudCluster, missing: set[str]) -> list[dict[str, Any]
             "service.key": _pem_key(svc_key),
         }
         pair |= {"tls.crt": pair["service.crt"], "tls.key": pair["service.key"]}
-        out.append(_secret(cluster, f"{name}-certs", pair))
+        out.append(render.render_secret(cluster, f"{name}-certs", pair))
     etcd_sans = [
         f"*.{name}-etcd.{namespace}.svc",
         f"{name}-etcd-client.{namespace}.svc",
@@ -158,5 +118,5 @@ def generate(cluster: OnecloudCluster, missing: set[str]) -> list[dict[str, Any]
         key = _key()
         cert = _sign(f"etcd-{role}", key, (ca, ca_key), days=3650, sans=etcd_sans, usages=usages)
         data = {f"{prefix}-ca.crt": ca_pem, f"{prefix}.crt": _pem_cert(cert), f"{prefix}.key": _pem_key(key)}
-        out.append(_secret(cluster, secret_name, data))
+        out.append(render.render_secret(cluster, secret_name, data))
     return out

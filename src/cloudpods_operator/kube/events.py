@@ -13,8 +13,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from cloudpods_operator import errors
-from cloudpods_operator.kube import RESOURCES, Kube
+from cloudpods_operator import errors, kinds
+from cloudpods_operator.kube.client import Kube
 
 log = logging.getLogger(__name__)
 REPORTING_CONTROLLER = "onecloud.yunion.io/cloudpods-operator"
@@ -51,14 +51,14 @@ class Recorder:
             "type": type_,
             "note": note[:1024],
             "regarding": {
-                "apiVersion": "onecloud.yunion.io/v1alpha1",
-                "kind": "OnecloudCluster",
+                "apiVersion": kinds.GROUP_VERSION,
+                "kind": kinds.CLUSTER_KIND,
                 "name": name,
                 "namespace": namespace,
                 "uid": meta.get("uid", ""),
             },
         }
         try:
-            await self._kube.request("POST", RESOURCES["Event"].path(namespace), body=body)
+            await self._kube.request("POST", kinds.RESOURCES["Event"].path(namespace), body=body)
         except errors.OperatorError as exc:
             log.warning("could not record event %s on %s/%s: %s", reason, namespace, name, exc)

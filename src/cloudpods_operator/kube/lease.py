@@ -18,11 +18,11 @@ from typing import Any
 
 import anyio
 
-from cloudpods_operator import errors
-from cloudpods_operator.kube import RESOURCES, Kube
+from cloudpods_operator import errors, kinds
+from cloudpods_operator.kube.client import Kube
 
 log = logging.getLogger(__name__)
-LEASE = RESOURCES["Lease"]
+LEASE = kinds.RESOURCES["Lease"]
 
 
 def _micro_now() -> str:

@@ -1,0 +1,107 @@
+"""What the operator saw of the live cluster, as small immutable values the pure core can read.
+
+The cache (:mod:`cache`) turns watch events into these; the planner reads :class:`Observed`
+(rollout gates), :mod:`diff` compares plans with :class:`Cached` bodies, :mod:`status` reports
+:class:`WorkloadState`. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from cloudpods_operator import kinds
+from cloudpods_operator.kinds import JSON
+
+ClusterKey = tuple[str, str]
+"""(namespace, name) of an OnecloudCluster: the work queue's key."""
+ObjectKey = tuple[str, str, str]
+"""(kind, namespace, name) of an owned object."""
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    """A live workload as the cache keeps it: its template images and rollout counters."""
+
+    images: tuple[str, ...]
+    desired: int = 0
+    updated: int = 0
+    ready: int = 0
+    available: int = 0
+    rolled_out: bool = False
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The inputs of the planner's gates: workloads by name, and the onecloud labels nodes carry."""
+
+    workloads: Mapping[str, WorkloadState] = field(default_factory=dict)
+    node_labels: frozenset[str] | None = None
+    """None until the (optional) Node watch has listed."""
+
+
+@dataclass(frozen=True)
+class Cached:
+    """One owned object: identity, owner, and its slim body as orjson bytes (parsed only to diff)."""
+
+    uid: str
+    resource_version: str
+    owner: ClusterKey | None
+    owner_uid: str | None
+    component: str
+    raw: bytes
+    workload: WorkloadState | None = None
+
+    def body(self) -> JSON:
+        loaded: JSON = orjson.loads(self.raw)
+        return loaded
+
+
+def workload_state(obj: JSON) -> WorkloadState | None:
+    """Rollout counters of a Deployment, DaemonSet or StatefulSet (None for other kinds).
+
+    ``rolled_out`` means what ``kubectl rollout status`` means: the controller saw the current
+    generation and every replica is updated and available.
+    """
+    resource = kinds.RESOURCES.get(str(obj.get("kind")))
+    if resource is None or resource.rollout is None:
+        return None
+    spec, status = obj.get("spec", {}), obj.get("status", {})
+    pod = spec.get("template", {}).get("spec", {})
+    images = tuple(c.get("image", "") for c in (*pod.get("initContainers", []), *pod.get("containers", [])))
+    current = status.get("observedGeneration", 0) >= obj.get("metadata", {}).get("generation", 0)
+    if resource.rollout is kinds.Rollout.SCHEDULED:
+        desired = int(status.get("desiredNumberScheduled", 0))
+        updated = int(status.get("updatedNumberScheduled", 0))
+        ready, available = int(status.get("numberReady", 0)), int(status.get("numberAvailable", 0))
+        rolled = current and updated == desired and available == desired
+    else:
+        desired = int(spec.get("replicas", 1))
+        updated = int(status.get("updatedReplicas", 0))
+        ready, available = int(status.get("readyReplicas", 0)), int(status.get("availableReplicas", 0))
+        total = int(status.get("replicas", 0))
+        rolled = current and updated == desired and available == desired and total == desired
+        if resource.rollout is kinds.Rollout.REVISION:
+            rolled = rolled and status.get("currentRevision") == status.get("updateRevision")
+    return WorkloadState(images, desired, updated, ready, available, rolled)
+
+
+_KEPT_METADATA = ("name", "namespace", "uid", "labels", "annotations", "ownerReferences")
+
+
+def slim(obj: JSON) -> bytes:
+    """What a diff needs of an object: identity, labels, annotations, spec/data; never a Secret's data."""
+    meta = obj.get("metadata", {})
+    out: dict[str, Any] = {
+        "apiVersion": obj.get("apiVersion"),
+        "kind": obj.get("kind"),
+        "metadata": {k: meta[k] for k in _KEPT_METADATA if k in meta},
+    }
+    if obj.get("kind") != "Secret":
+        for key in ("spec", "data"):
+            if key in obj:
+                out[key] = obj[key]
+    return orjson.dumps(out)
