@@ -23,16 +23,18 @@ install: $(STAMP) ## create .venv and install the project with its test tools
 controlplane: ## build (or reuse from the cache) kube-apiserver, controller-manager, scheduler, etcd, kwok, helm
 	bash hack/cluster/build.sh
 
-lint: install ## ruff and mypy --strict
+lint: install ## ruff, mypy --strict, import contracts (lint-imports), copy-paste (pylint duplicate-code)
 	$(BIN)/ruff check src tests $(wildcard bench)
 	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy src tests $(wildcard bench)
+	$(BIN)/lint-imports
+	$(BIN)/pylint --disable=all --enable=duplicate-code --score=n src tests $(wildcard bench)
 
 unit: install ## unit and property tests only (no cluster)
 	$(BIN)/pytest -q tests/unit
 
-test: install controlplane lint ## everything: lint, unit, integration on the local control plane
-	$(BIN)/pytest -q
+test: install controlplane lint ## everything: lint, unit, integration on the local control plane (with coverage)
+	$(BIN)/pytest -q --cov --cov-report=term
 
 crd: install ## regenerate crd/ and the chart's crds/ from the model
 	$(BIN)/cloudpods-operator crd --write

@@ -45,6 +45,7 @@ class Cache:
     # ---- Sink --------------------------------------------------------------------------------
 
     async def replace(self, kind: str, items: list[JSON]) -> None:
+        """A full list of one kind: forget what it no longer holds, wake every cluster that changed."""
         if kind == kinds.CLUSTER_KIND:
             old = set(self.clusters)
             self.clusters = {_key(o): _strip_cluster(o) for o in items}
@@ -64,6 +65,7 @@ class Cache:
             self._enqueue_all(k for k in touched if k is not None)
 
     async def event(self, kind: str, event_type: str, obj: JSON) -> None:
+        """One watch event; our own writes (already remembered, same resourceVersion) wake nobody."""
         obj.setdefault("kind", kind)
         if kind == kinds.CLUSTER_KIND:
             key = _key(obj)
@@ -110,12 +112,15 @@ class Cache:
     # ---- queries -----------------------------------------------------------------------------
 
     def get(self, kind: str, namespace: str, name: str) -> Cached | None:
+        """The cached object, or None (never a GET: the watch is the source)."""
         return self.objects.get((kind, namespace, name))
 
     def owned_by(self, key: ClusterKey) -> list[tuple[ObjectKey, Cached]]:
+        """Every cached object labelled or owned as this cluster's, in a stable order."""
         return [(k, self.objects[k]) for k in sorted(self.by_owner.get(key, ())) if k in self.objects]
 
     def observed(self, key: ClusterKey) -> Observed:
+        """The planner's gate inputs for one cluster: its workloads' rollout and the nodes' labels."""
         workloads = {
             k[2]: c.workload
             for k, c in self.owned_by(key)

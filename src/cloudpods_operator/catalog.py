@@ -31,6 +31,8 @@ IDENTITY = "keystone"
 
 
 class Kind(StrEnum):
+    """The workload a component runs as; the value is the Kubernetes kind."""
+
     DEPLOYMENT = "Deployment"
     DAEMONSET = "DaemonSet"
     STATEFULSET = "StatefulSet"
@@ -80,11 +82,14 @@ class ImageRule:
 
     @property
     def edition_name(self) -> str:
+        """The image name when the edition qualifies: the catalog name with ``-ee``."""
         return f"{self.name}-ee"
 
 
 @dataclass(frozen=True)
 class Port:
+    """A port a container listens on, as the pod template declares it (``containerPort``)."""
+
     name: str
     port: int
     protocol: Literal["TCP", "UDP"] = "TCP"
@@ -92,6 +97,12 @@ class Port:
 
 @dataclass(frozen=True)
 class Container:
+    """One container of a component's pod: its image rule, command, ports, environment and privileges.
+
+    ``edition`` and ``feature`` gate this container alone, as they gate whole components;
+    ``readiness_port`` adds an HTTPS ``/ping`` readiness probe on that port.
+    """
+
     name: str
     image: ImageRule
     command: tuple[str, ...] = ()
@@ -155,6 +166,12 @@ class Ingress:
 
 @dataclass(frozen=True)
 class Volume:
+    """The component's data PVC: default size (``requests.storage`` wins) and mount path.
+
+    ``annotation_path`` goes into the ``pvc.onecloud.yunion.io/pv-path`` annotation, as the reference
+    sets it: the host directory meant to back the volume.
+    """
+
     storage: str
     mount: str
     annotation_path: str | None = None
@@ -162,6 +179,12 @@ class Volume:
 
 @dataclass(frozen=True)
 class Component:
+    """One component as data: the planner gates it, render and images build it, from this and the spec alone.
+
+    Entries are frozen and shared by every cluster; what a spec changes is computed from them, never
+    written into them.
+    """
+
     name: str
     spec_key: str
     kind: Kind
@@ -207,6 +230,7 @@ class Component:
 
     @property
     def config_path(self) -> str:
+        """The ``--config`` path in the reference's commands; render points it at the mounted ConfigMap."""
         return f"/etc/yunion/{self.name}.conf"
 
     @property
@@ -216,6 +240,7 @@ class Component:
 
     @property
     def database_user(self) -> str | None:
+        """The MySQL user: ``db_user`` when set, else the database name; None without a database."""
         return self.db_user or self.db
 
     @property

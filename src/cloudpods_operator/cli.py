@@ -26,6 +26,10 @@ class InputError(Exception):
 
 
 def load_cluster(text: str, source: str) -> OnecloudCluster:
+    """The one OnecloudCluster in a YAML stream; other kinds are skipped.
+
+    Raises InputError, naming ``source``, for bad YAML, no cluster or several, or a schema violation.
+    """
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
@@ -81,6 +85,10 @@ def _print_table(plan: planner.Plan) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    """``plan``: print what the operator would apply for a cluster file, with no API server.
+
+    The file's namespace wins over ``-n``; a spec that cannot be planned is an InputError, like bad YAML.
+    """
     source = "<stdin>" if args.file == "-" else args.file
     try:
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
@@ -105,6 +113,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_crd(args: argparse.Namespace) -> int:
+    """``crd``: print the generated CRD; ``--write`` overwrites both committed copies under ``--root``."""
     text = crdgen.render_yaml()
     if not args.write:
         sys.stdout.write(text)
@@ -117,12 +126,14 @@ def cmd_crd(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``run``: the operator in the foreground until SIGTERM or SIGINT."""
     from cloudpods_operator import manager  # late: the shell imports kubernetes_asyncio (~60 MiB)
 
     return manager.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand sets ``func``; ``run``'s flags live in ``settings``, next to the fields they fill."""
     parser = argparse.ArgumentParser(prog="cloudpods-operator", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cloudpods-operator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The console script's exit code: 2 with one ``error:`` line for bad input, never a traceback."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

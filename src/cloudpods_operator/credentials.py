@@ -21,10 +21,12 @@ MYSQL_ROOT_KEY = "mysql-root-password"
 
 
 def secret_name(cluster_name: str) -> str:
+    """``<cluster>-credentials``."""
     return f"{cluster_name}-credentials"
 
 
 def password() -> str:
+    """16 letters and digits from the OS's CSPRNG, as the reference's generator."""
     return "".join(random_source.choice(ALPHABET) for _ in range(16))
 
 

@@ -42,6 +42,7 @@ class Change:
 
     @property
     def action(self) -> str:
+        """``create`` or ``update``: the apply metric's label."""
         return "create" if self.live is None else "update"
 
 

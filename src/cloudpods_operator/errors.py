@@ -31,6 +31,8 @@ class SpecError(OperatorError):
 
 
 class ApiError(OperatorError):
+    """A 4xx from the API server, with its Status's ``reason``; unless a subclass says otherwise, back off."""
+
     status: int = 0
 
     def __init__(self, status: int, reason: str, message: str, retry_after: float | None = None) -> None:
@@ -42,27 +44,27 @@ class ApiError(OperatorError):
 
 
 class NotFound(ApiError):
-    pass
+    """404: no such object, or no such resource (the CRD not installed yet); a delete counts it as done."""
 
 
 class Conflict(ApiError):
-    pass
+    """409: stale resourceVersion, failed uid precondition or a lost create race; re-read, then retry."""
 
 
 class Gone(ApiError):
-    pass
+    """410: the watch's resourceVersion is older than the server keeps; list again and watch from there."""
 
 
 class Invalid(ApiError):
-    pass
+    """422: the server refused the body itself; resending it fails alike, so report the message."""
 
 
 class Forbidden(ApiError):
-    pass
+    """403: RBAC does not grant the request; the operator's Role needs fixing, not the spec."""
 
 
 class TooManyRequests(ApiError):
-    pass
+    """429: the server is shedding load; wait ``retry_after`` seconds (when set) before the next try."""
 
 
 class TransientError(OperatorError):

@@ -67,6 +67,8 @@ def edition_of(cluster: OnecloudCluster) -> Edition:
 
 
 def edition_qualifies(gate: catalog.EditionGate | None, edition: Edition) -> bool:
+    """Whether an edition passes a catalog gate: None every edition, ``ee`` only ``ee``, ``ee_or_ese`` also
+    ``ce/support``."""
     if gate is None:
         return True
     if gate == "ee":
@@ -92,6 +94,10 @@ def image_for(
     component: catalog.Component,
     rule: catalog.ImageRule,
 ) -> ImageRef:
+    """The image one container runs, by the rule in the module docstring; ``C.image`` is never read.
+
+    ``edition`` comes validated from ``edition_of``; a rule's ``source`` replaces the component's spec.
+    """
     source = source_spec(spec, rule.source or component.spec_key)
     repository = source.repository or spec.effective_repository
     if rule.fixed:

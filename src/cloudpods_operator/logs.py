@@ -12,7 +12,10 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors: ``extra=`` fields become keys, tracebacks ``error``."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """``ts`` (UTC, microseconds), ``level``, ``logger``, ``msg``, then the record's extras."""
         entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "level": record.levelname.lower(),
@@ -26,7 +29,10 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
+    """One line for a human at a terminal, prefixed ``[cluster]`` when the record names one."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """``HH:MM:SS LEVEL logger: [cluster] message``, and the traceback on the lines below."""
         cluster = getattr(record, "cluster", None)
         prefix = f"[{cluster}] " if cluster else ""
         when = self.formatTime(record, "%H:%M:%S")
@@ -37,6 +43,10 @@ class TextFormatter(logging.Formatter):
 
 
 def configure(level: str, fmt: str) -> None:
+    """Replace the root handlers with one on stderr; ``fmt`` ``auto`` means text on a tty, JSON otherwise.
+
+    aiohttp stays at WARNING whatever ``level`` says: every probe and scrape would log a line.
+    """
     handler = logging.StreamHandler(sys.stderr)
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     handler.setFormatter(JsonFormatter() if use_json else TextFormatter())

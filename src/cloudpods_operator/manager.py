@@ -55,6 +55,7 @@ class Health:
     event: anyio.Event = field(default_factory=anyio.Event)
 
     def mark(self, index: int) -> None:
+        """Watch ``index`` has listed once; ready when all have."""
         self.synced.add(index)
         if len(self.synced) >= self.expected:
             self.event.set()
@@ -65,6 +66,8 @@ class Health:
 
 
 async def serve_http(cfg: settings.Settings, health: Health, metrics: Metrics) -> web.AppRunner | None:
+    """/healthz, /readyz and /metrics on the configured addresses (None when both are empty)."""
+
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
@@ -145,12 +148,14 @@ class Operator:
             return exc
 
     async def resync(self) -> None:
+        """Every ``resync_seconds``, each known cluster once more (level-based: catches missed events)."""
         while True:
             await anyio.sleep(self.cfg.resync_seconds)
             for key in list(self.cache.clusters):
                 self.queue.add(key)
 
     async def run_workers(self) -> None:
+        """The workers and the resync until ``stopping``; then the queue shuts down and workers drain."""
         async with anyio.create_task_group() as tg:
             for _ in range(self.cfg.workers):
                 tg.start_soon(self.worker)
@@ -167,6 +172,7 @@ class Operator:
 
 
 async def run(cfg: settings.Settings) -> int:
+    """The whole process: probes, watches, Lease, workers; returns the exit code (1 if the Lease was lost)."""
     metrics = Metrics()
     kube = await Kube.connect(cfg.kubeconfig, limit=cfg.apply_concurrency + 4)
     kube.counter.on_request = metrics.count_request
@@ -268,6 +274,7 @@ async def _watch_nodes(op: Operator) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    """``cloudpods-operator run``: settings from flags and environment, logging, then :func:`run`."""
     cfg = settings.from_args(args)
     logs.configure(cfg.log_level, cfg.log_format)
     return anyio.run(run, cfg)

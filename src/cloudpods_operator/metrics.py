@@ -66,4 +66,5 @@ class Metrics:
         )
 
     def count_request(self, method: str, status: int) -> None:
+        """Count one API request; ``status`` 0 means no response arrived (connection error or timeout)."""
         self.api_requests.labels(method, str(status)).inc()

@@ -56,12 +56,16 @@ class _Model(BaseModel):
 
 
 class ResourceAmounts(_Model):
+    """``cpu`` and ``memory`` quantities; requests' ``storage`` sizes the data volume."""
+
     cpu: Quantity | None = Field(default=None, json_schema_extra={"x-kubernetes-int-or-string": True})
     memory: Quantity | None = Field(default=None, json_schema_extra={"x-kubernetes-int-or-string": True})
     storage: str | None = None
 
 
 class Toleration(_Model):
+    """A Kubernetes toleration; giving any replaces the defaults (control-plane taints)."""
+
     key: str | None = None
     operator: Literal["Exists", "Equal"] | None = None
     value: str | None = None
@@ -70,12 +74,15 @@ class Toleration(_Model):
 
 
 class LocalObjectReference(_Model):
+    """A Secret in the cluster's namespace, by name."""
+
     name: str
 
 
 class ContainerSpec(_Model):
-    """How one container's image is chosen. ``image`` is accepted for compatibility and ignored:
-    the reference overwrites it on every pass, so the image is always recomputed (see images.py)."""
+    """One container's image and resources; ``repository``, ``imageName`` and ``tag`` win over the defaults.
+
+    ``image`` is accepted for compatibility and ignored: the image is always computed from the others."""
 
     image: str | None = Field(default=None, pattern=IMAGE_PATTERN, max_length=512)
     repository: str | None = Field(default=None, pattern=REPOSITORY_PATTERN, max_length=255)
@@ -96,7 +103,7 @@ class _Placement(ContainerSpec):
 
 
 class DeploymentSpec(_Placement):
-    """A control-plane service run as a Deployment."""
+    """A control-plane service run as a Deployment: its image, resources, replicas and pod placement."""
 
     replicas: int | None = Field(default=None, ge=0, le=2147483647)
     dns_config: dict[str, JsonValue] | None = None
@@ -104,16 +111,23 @@ class DeploymentSpec(_Placement):
 
 
 class ServiceSpec(_Model):
+    """``internalOnly``: ClusterIP, no nodePorts; ``nodePort`` moves the port inside the cluster too."""
+
     internal_only: bool | None = None
     node_port: int | None = Field(default=None, ge=1, le=65535)
 
 
 class DeploymentServicePortSpec(DeploymentSpec):
+    """A control-plane service run as a Deployment behind a Service."""
+
     service: ServiceSpec | None = None
     db_engine: DBEngine | None = Field(default=None, alias="db_engine")
 
 
 class KeystoneSpec(DeploymentServicePortSpec):
+    """keystone, the identity service: ``publicService`` and ``adminService`` expose its two APIs.
+    ``bootstrapPassword`` is the sysadmin password, random when unset."""
+
     disable_tls: bool | None = Field(default=None, alias="disableTLS")
     public_service: ServiceSpec | None = None
     admin_service: ServiceSpec | None = None
@@ -121,80 +135,113 @@ class KeystoneSpec(DeploymentServicePortSpec):
 
 
 class RegionSpec(DeploymentServicePortSpec):
+    """The region server, the core API for compute, network and storage resources."""
+
     dns_server: str | None = None
     dns_domain: str | None = None
 
 
 class StatefulDeploymentSpec(DeploymentServicePortSpec):
+    """A service with a data volume; ``storageClassName`` is the volume's class (default ``local-path``)."""
+
     storage_class_name: str | None = None
 
 
 class ZoneStatefulDeploymentSpec(StatefulDeploymentSpec):
+    """A per-zone agent with a data volume: one Deployment per zone in ``zones``.
+    Without ``zones``: the cluster's ``zone`` and ``customZones``."""
+
     zones: list[str] | None = None
 
 
 class GlanceSpec(StatefulDeploymentSpec):
+    """glance, the image service, with its image store on a data volume."""
+
     switch_to_s3: bool | None = Field(default=None, alias="switchToS3")
 
 
 class WebconsoleSpec(DeploymentServicePortSpec):
+    """The web console (VNC, RDP and SSH to guests); ``Guacd`` sets its guacd container's image."""
+
     guacd: ContainerSpec | None = Field(default=None, alias="Guacd")
 
 
 class VictoriaMetricsSpec(StatefulDeploymentSpec):
+    """VictoriaMetrics, the metrics store, on a data volume; it keeps samples 93 days.
+    ``rententionPeriodDays`` (spelled as in the reference) is accepted and not applied."""
+
     rentention_period_days: int | None = Field(default=None, ge=1, alias="rententionPeriodDays")
 
 
 class NotifySpec(StatefulDeploymentSpec):
+    """The notification service; ``plugins`` is accepted and unused, as in the reference."""
+
     plugins: ContainerSpec | None = None
 
 
 class APIGatewaySpec(DeploymentServicePortSpec):
+    """The API gateway behind the web UI; ``apiService`` and ``wsService`` expose its API and websocket."""
+
     api_service: ServiceSpec | None = None
     ws_service: ServiceSpec | None = None
     cors_hosts: list[str] | None = None
 
 
 class WebSpec(DeploymentServicePortSpec):
+    """The web UI, reached through an Ingress: HTTPS, or HTTP with ``useHTTP``.
+    ``Overview`` and ``Docs`` set the images of its dashboard and docs containers (edition ee)."""
+
     use_http: bool | None = Field(default=None, alias="useHTTP")
     overview: ContainerSpec | None = Field(default=None, alias="Overview")
     docs: ContainerSpec | None = Field(default=None, alias="Docs")
 
 
 class CloudmonSpec(DeploymentServicePortSpec):
+    """cloudmon, which collects metrics from public clouds; ``CloudmonPingDuration`` is accepted, unused."""
+
     cloudmon_ping_duration: int | None = Field(default=None, alias="CloudmonPingDuration")
 
 
 class OptionalDeploymentSpec(DeploymentSpec):
-    """echarts-ssr and cloudmux: off unless ``disable: false`` is written explicitly."""
+    """A Deployment that is off by default (echarts-ssr, cloudmux): it runs only with ``disable: false``."""
 
     disable: bool = True
 
 
 class DaemonSetSpec(_Placement):
-    """A node agent run as a DaemonSet."""
+    """A node agent run as a DaemonSet on the nodes labelled for it: image, resources, placement, updates."""
 
     update_strategy: Literal["RollingUpdate", "OnDelete"] | None = None
     max_unavailable: int | None = Field(default=None, ge=0)
 
 
 class DaemonSetServiceSpec(DaemonSetSpec):
+    """A node agent run as a DaemonSet, with a headless Service (yunionagent)."""
+
     service: ServiceSpec | None = None
     db_engine: DBEngine | None = Field(default=None, alias="db_engine")
 
 
 class RegionDNSProxy(_Model):
+    """One forwarding rule of region-dns: names under ``from`` are resolved by the ``to`` servers."""
+
     from_: str = Field(alias="from")
     to: list[str] | None = None
 
 
 class RegionDNSSpec(DaemonSetSpec):
+    """region-dns, the DNS server for the cloud's names, on the host network of its nodes."""
+
     cache_ttl: int | None = Field(default=None, ge=0, alias="cache_ttl")
     proxies: list[RegionDNSProxy] | None = None
     in_cloud_only: bool | None = Field(default=None, alias="in_cloud_only")
 
 
 class HostAgentSpec(DaemonSetSpec):
+    """The host agent on compute nodes, and the DaemonSets beside it, which share its placement.
+    ``SdnAgent``, ``OvnController`` (openvswitch) and ``HostHealth`` set those DaemonSets' images.
+    ``maxUnavailableCount`` is how many hosts update at once (default 3)."""
+
     sdn_agent: ContainerSpec | None = Field(default=None, alias="SdnAgent")
     ovn_controller: ContainerSpec | None = Field(default=None, alias="OvnController")
     host_health: ContainerSpec | None = Field(default=None, alias="HostHealth")
@@ -207,11 +254,17 @@ class HostAgentSpec(DaemonSetSpec):
 
 
 class LbagentSpec(DaemonSetSpec):
+    """The load-balancer agent; ``OvnController`` sets its openvswitch container's image.
+    ``maxUnavailableCount`` is how many nodes update at once."""
+
     ovn_controller: ContainerSpec | None = Field(default=None, alias="OvnController")
     max_unavailable_count: int | None = Field(default=None, ge=1)
 
 
 class TelegrafSpec(DaemonSetSpec):
+    """telegraf, the metrics agent on every node; ``enableRaidPlugin`` adds the RAID plugin container.
+    ``TelegrafRaid`` sets that container's image; ``initContainerImage`` is ignored (always computed)."""
+
     init_container_image: str | None = Field(default=None, pattern=IMAGE_PATTERN)
     enable_raid_plugin: bool | None = None
     telegraf_config_dir: str | None = None
@@ -219,7 +272,8 @@ class TelegrafSpec(DaemonSetSpec):
 
 
 class EtcdSpec(_Model):
-    """The reference embeds coreos' EtcdClusterSpec; its pod policy and TLS blocks are kept verbatim."""
+    """The etcd the services share: the StatefulSet ``<name>-etcd``, ``size`` members (default 1).
+    It serves TLS unless ``enableTls`` is false; ``pod`` and ``TLS`` are kept as the reference wrote them."""
 
     disable: bool = False
     enable_tls: bool | None = None
@@ -235,6 +289,9 @@ class EtcdSpec(_Model):
 
 
 class DBServer(_Model):
+    """A database server the services connect to, and its administrator account.
+    For ``mysql`` the host defaults to ``mysql`` and the port to 3306."""
+
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     username: str | None = None
@@ -242,12 +299,15 @@ class DBServer(_Model):
 
 
 class MinioSpec(_Model):
+    """MinIO object storage, which kube-server deploys in the reference: accepted, kept, not planned."""
+
     enable: bool | None = None
     mode: Literal["standalone", "distributed"] | None = None
 
 
 class MonitorStackSpec(_Model):
-    """Deployed by kube-server's API in the reference, not by the operator: kept for round-trip."""
+    """The monitoring stack (minio, grafana, loki, prometheus, thanos), which kube-server deploys.
+    Accepted and kept as written; the operator plans nothing for it."""
 
     disable: bool = False
     minio: dict[str, JsonValue] | None = None
@@ -258,6 +318,8 @@ class MonitorStackSpec(_Model):
 
 
 class ServiceType(_Model):
+    """Declared by the reference and never read there: accepted and kept."""
+
     name: str
     type: str
 
@@ -287,6 +349,10 @@ _CROSS_FIELD_RULES: list[JsonValue] = [
 
 
 class OnecloudClusterSpec(_Model):
+    """The Cloudpods cluster to run: cluster-wide image, product and network settings, one key per component.
+
+    The CRD shows crdgen's own description for it; these JSON keys are the reference operator's."""
+
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _CROSS_FIELD_RULES})
 
     version: str | None = Field(
@@ -372,14 +438,17 @@ class OnecloudClusterSpec(_Model):
 
     @property
     def effective_product_version(self) -> ProductVersion:
+        """``productVersion``, or ``FullStack`` when unset: decides which components run."""
         return self.product_version or "FullStack"
 
     @property
     def effective_repository(self) -> str:
+        """``imageRepository`` or the default registry; a component's own ``repository`` wins over it."""
         return self.image_repository or DEFAULT_IMAGE_REPOSITORY
 
     @property
     def effective_version(self) -> str:
+        """``version`` or ``latest``: the tag of every image the spec or catalog does not pin."""
         return self.version or DEFAULT_VERSION
 
     @property
@@ -407,6 +476,9 @@ class ObjectMeta(_Model):
 
 
 class Condition(_Model):
+    """A condition of the cluster: Ready, Progressing or Degraded, with a reason and a message.
+    ``lastTransitionTime`` moves only when ``status`` does."""
+
     type: str
     status: Literal["True", "False", "Unknown"]
     reason: str
@@ -416,6 +488,10 @@ class Condition(_Model):
 
 
 class ComponentStatus(_Model):
+    """One component's workload as last observed: image, replica counts and a phase.
+    ``Normal``: rolled out with the planned images; ``Upgrade``: rolling out; ``Pending``: not created yet;
+    ``Waiting``: held back until a component it depends on is ready."""
+
     kind: str
     name: str
     image: str = Field(description="The resolved image of the first container")
@@ -428,6 +504,9 @@ class ComponentStatus(_Model):
 
 
 class OnecloudClusterStatus(_Model):
+    """Written by the operator only: conditions and one entry per component that is not disabled.
+    ``specChecksum`` changes once a pass has applied the whole spec."""
+
     observed_generation: int | None = None
     version: str | None = None
     spec_checksum: str | None = None
@@ -449,6 +528,7 @@ class OnecloudCluster(_Model):
 
     @property
     def edition_raw(self) -> str:
+        """The edition annotation as written, ``ce`` when absent or blank; ``images.edition_of`` checks it."""
         return ((self.metadata.annotations or {}).get(EDITION_ANNOTATION) or "ce").strip() or "ce"
 
     def to_dict(self) -> dict[str, Any]:

@@ -56,6 +56,7 @@ class Cached:
     workload: WorkloadState | None = None
 
     def body(self) -> JSON:
+        """The slim body, parsed again (only diffs need it)."""
         loaded: JSON = orjson.loads(self.raw)
         return loaded
 

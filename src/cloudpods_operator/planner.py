@@ -65,6 +65,8 @@ class DesiredObject:
 
 @dataclass(frozen=True)
 class ComponentPlan:
+    """One component's verdict: its state and why, its workload names, resolved images and objects."""
+
     component: catalog.Component
     state: State
     reason: str
@@ -79,21 +81,26 @@ class ComponentPlan:
 
     @property
     def image(self) -> images.ImageRef:
+        """The first container's image: what status and the KEYSTONE column report."""
         return self.containers[0][1]
 
 
 @dataclass(frozen=True)
 class Plan:
+    """The whole plan of one cluster: every catalog component, and the cluster-level objects."""
+
     cluster: OnecloudCluster
     components: tuple[ComponentPlan, ...]
     cluster_objects: tuple[DesiredObject, ...] = ()
 
     @property
     def objects(self) -> tuple[DesiredObject, ...]:
+        """What to apply: cluster objects, then the objects of every enabled component (waiting ones hold)."""
         planned = [o for c in self.components if c.state is State.ENABLED for o in c.objects]
         return (*self.cluster_objects, *planned)
 
     def component(self, name: str) -> ComponentPlan:
+        """The plan of one component by catalog name (KeyError if unknown)."""
         for c in self.components:
             if c.name == name:
                 return c
@@ -247,7 +254,7 @@ def _objects(
         objects.append(DesiredObject(comp.name, workload))
     services = render.render_services(ctx, comp, own)
     objects.extend(DesiredObject(comp.name, body) for body in services)
-    slaves = getattr(placement, "slave_replicas", None) or 0
+    slaves = (placement.slave_replicas or 0) if isinstance(placement, DeploymentSpec) else 0
     if comp.read_only_slave and slaves > 0:
         main = next(o.body for o in objects if o.kind == "Deployment")
         for body in render.render_read_only(ctx, comp, main, services[0] if services else None, slaves):

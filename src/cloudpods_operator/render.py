@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from cloudpods_operator import catalog, kinds
 from cloudpods_operator.images import ImageRef
-from cloudpods_operator.kinds import JSON as Body
+from cloudpods_operator.kinds import JSON
 from cloudpods_operator.model import (
     DaemonSetSpec,
     DeploymentSpec,
@@ -36,7 +36,7 @@ MANAGED_BY = "onecloud-operator"  # the reference's value: selectors are immutab
 CREDENTIALS_MOUNT = "/etc/yunion/credentials"
 PKI_MOUNT = "/etc/yunion/pki"
 ETCD_TLS_MOUNT = "/etc/etcdtls/operator/etcd-tls"
-DEFAULT_TOLERATIONS: tuple[Body, ...] = tuple(
+DEFAULT_TOLERATIONS: tuple[JSON, ...] = tuple(
     {"key": f"node-role.kubernetes.io/{role}", "effect": "NoSchedule"}
     for role in ("master", "controlplane", "control-plane")
 )
@@ -62,15 +62,18 @@ class Context:
         return self.cluster.spec
 
     def object_name(self, component: str, zone: str | None = None) -> str:
+        """``<cluster>-<component>``, and ``-<zone>`` for the per-zone agents outside the default zone."""
         base = f"{self.name}-{component}"
         return f"{base}-{zone}" if zone else base
 
 
 def instance_label(cluster_name: str) -> str:
+    """The reference's ``app.kubernetes.io/instance`` value: it also tells the cache the owner."""
     return f"onecloud-cluster-{cluster_name}"
 
 
 def selector_labels(cluster_name: str, component: str) -> dict[str, str]:
+    """The labels every workload selects on; immutable once created, so exactly the reference's."""
     return {
         "app.kubernetes.io/name": "onecloud-cluster",
         "app.kubernetes.io/managed-by": MANAGED_BY,
@@ -80,8 +83,11 @@ def selector_labels(cluster_name: str, component: str) -> dict[str, str]:
     }
 
 
-def metadata(ctx: Context, name: str, component: str, *, owned: bool = True) -> Body:
-    meta: Body = {"name": name, "namespace": ctx.namespace, "labels": selector_labels(ctx.name, component)}
+def metadata(ctx: Context, name: str, component: str, *, owned: bool = True) -> JSON:
+    """Name, namespace, selector labels and (``owned``) the controller reference to the cluster.
+
+    PVCs are not owned, so they outlive the cluster."""
+    meta: JSON = {"name": name, "namespace": ctx.namespace, "labels": selector_labels(ctx.name, component)}
     uid = ctx.cluster.metadata.uid
     if owned and uid:
         meta["ownerReferences"] = [
@@ -100,8 +106,8 @@ def metadata(ctx: Context, name: str, component: str, *, owned: bool = True) -> 
 # ---- containers ------------------------------------------------------------------------------
 
 
-def _resources(requests: ResourceAmounts | None, limits: ResourceAmounts | None) -> Body:
-    out: Body = {}
+def _resources(requests: ResourceAmounts | None, limits: ResourceAmounts | None) -> JSON:
+    out: JSON = {}
     for key, amounts in (("requests", requests), ("limits", limits)):
         values = {
             k: str(v)
@@ -113,8 +119,8 @@ def _resources(requests: ResourceAmounts | None, limits: ResourceAmounts | None)
     return out
 
 
-def _mounts(ctx: Context, comp: catalog.Component) -> list[Body]:
-    mounts: list[Body] = []
+def _mounts(ctx: Context, comp: catalog.Component) -> list[JSON]:
+    mounts: list[JSON] = []
     if comp.config:
         mounts.append({"name": "config", "mountPath": "/etc/yunion/config", "readOnly": True})
     if comp.kind is not catalog.Kind.STATEFULSET:
@@ -137,7 +143,7 @@ def _etcd_tls(ctx: Context) -> bool:
 
 
 def _host_volume_name(path: str) -> str:
-    return "host-root" if path == "/" else "host" + path.replace("/", "-").replace("_", "-").lower()
+    return "host-root" if path == "/" else f"host{path}".replace("/", "-").replace("_", "-").lower()
 
 
 def _host_mount(path: str) -> str:
@@ -151,8 +157,9 @@ def render_container(
     image: ImageRef,
     pull_policy: str,
     placement: _Placement,
-) -> Body:
-    body: Body = {"name": container.name, "image": str(image), "imagePullPolicy": pull_policy}
+) -> JSON:
+    """One container with its resolved image; the service config is read from the mounted file."""
+    body: JSON = {"name": container.name, "image": str(image), "imagePullPolicy": pull_policy}
     command = list(container.command)
     if command and comp.config and command[-1] == comp.config_path:
         command[-1] = f"/etc/yunion/config/{comp.name}.conf"
@@ -165,7 +172,7 @@ def render_container(
     if container.env:
         body["env"] = [{"name": k, "value": v} for k, v in container.env]
     body["volumeMounts"] = _mounts(ctx, comp)
-    security: Body = {}
+    security: JSON = {}
     if container.privileged:
         security["privileged"] = True
     if container.capabilities:
@@ -190,8 +197,8 @@ def render_container(
 # ---- pods ------------------------------------------------------------------------------------
 
 
-def _volumes(ctx: Context, comp: catalog.Component, name: str) -> list[Body]:
-    volumes: list[Body] = []
+def _volumes(ctx: Context, comp: catalog.Component, name: str) -> list[JSON]:
+    volumes: list[JSON] = []
     if comp.config:
         volumes.append(
             {
@@ -227,18 +234,18 @@ def _volumes(ctx: Context, comp: catalog.Component, name: str) -> list[Body]:
     return volumes
 
 
-def _tolerations(placement: _Placement) -> list[Body]:
+def _tolerations(placement: _Placement) -> list[JSON]:
     given: list[Toleration] = placement.tolerations or []
     if not given:
         return [dict(t) for t in DEFAULT_TOLERATIONS]
     return [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in given]
 
 
-def _affinity(comp: catalog.Component, placement: _Placement) -> Body | None:
+def _affinity(comp: catalog.Component, placement: _Placement) -> JSON | None:
     """The user's affinity wins; control-plane Deployments otherwise need a controller node."""
     if placement.affinity and "nodeAffinity" in placement.affinity:
         return dict(placement.affinity)
-    base: Body = dict(placement.affinity or {})
+    base: JSON = dict(placement.affinity or {})
     if comp.kind is catalog.Kind.DAEMONSET or comp.node_label is None:
         return base or None
     base["nodeAffinity"] = {
@@ -254,17 +261,17 @@ def _affinity(comp: catalog.Component, placement: _Placement) -> Body | None:
 def render_pod(
     ctx: Context,
     comp: catalog.Component,
-    containers: list[Body],
-    init_containers: list[Body],
+    containers: list[JSON],
+    init_containers: list[JSON],
     placement: _Placement,
     name: str,
-) -> Body:
+) -> JSON:
     """``name`` is the workload's: per-zone agents read their own zone's ConfigMap and PVC."""
     labels = selector_labels(ctx.name, comp.name) | {label: "" for label in comp.pod_labels}
-    template_meta: Body = {"labels": labels}
+    template_meta: JSON = {"labels": labels}
     if placement.annotations:
         template_meta["annotations"] = dict(placement.annotations)
-    pod: Body = {"containers": containers}
+    pod: JSON = {"containers": containers}
     if init_containers:
         pod["initContainers"] = init_containers
     pod["volumes"] = _volumes(ctx, comp, name)
@@ -297,6 +304,7 @@ def render_pod(
 
 
 def workload_service_account(ctx: Context) -> str:
+    """The ServiceAccount of the workloads that call the Kubernetes API."""
     return ctx.object_name(catalog.WORKLOAD_SERVICE_ACCOUNT)
 
 
@@ -307,14 +315,17 @@ def render_workload(
     ctx: Context,
     comp: catalog.Component,
     name: str,
-    template: Body,
+    template: JSON,
     placement: _Placement,
     *,
     replicas: int | None,
-) -> Body:
+) -> JSON:
+    """Deployment, DaemonSet or StatefulSet around a pod template.
+
+    ``replicas`` None leaves the field to other managers (an HPA, ``kubectl scale``)."""
     meta = metadata(ctx, name, comp.name)
     selector = {"matchLabels": selector_labels(ctx.name, comp.name)}
-    spec: Body = {"selector": selector, "template": template}
+    spec: JSON = {"selector": selector, "template": template}
     if comp.kind is catalog.Kind.DAEMONSET:
         spec["updateStrategy"] = _daemonset_strategy(comp, placement)
         return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta, "spec": spec}
@@ -335,7 +346,7 @@ def _recreate(comp: catalog.Component, placement: _Placement) -> bool:
     return comp.pvc is not None and (storage_class or "local-path") != "local-path"
 
 
-def _daemonset_strategy(comp: catalog.Component, placement: _Placement) -> Body:
+def _daemonset_strategy(comp: catalog.Component, placement: _Placement) -> JSON:
     if isinstance(placement, DaemonSetSpec) and placement.update_strategy == "OnDelete":
         return {"type": "OnDelete"}
     count = comp.max_unavailable or 1
@@ -345,8 +356,8 @@ def _daemonset_strategy(comp: catalog.Component, placement: _Placement) -> Body:
 
 
 def render_read_only(
-    ctx: Context, comp: catalog.Component, workload: Body, service: Body | None, replicas: int
-) -> list[Body]:
+    ctx: Context, comp: catalog.Component, workload: JSON, service: JSON | None, replicas: int
+) -> list[JSON]:
     """The reference's read-only replica: ``<name>-slave``, no init containers, ``--is-slave-node``,
     labelled ``<component>-slave`` and ``read-only=true``, behind a ClusterIP Service without nodePorts."""
     label = f"{comp.name}-slave"
@@ -393,7 +404,7 @@ def desired_replicas(placement: _Placement) -> int | None:
 # ---- side objects ----------------------------------------------------------------------------
 
 
-def render_services(ctx: Context, comp: catalog.Component, own: BaseModel | None) -> list[Body]:
+def render_services(ctx: Context, comp: catalog.Component, own: BaseModel | None) -> list[JSON]:
     """The component's Services; ``own`` is its own spec (ports, nodePorts and internalOnly move them)."""
     out = []
     for service in comp.services:
@@ -401,7 +412,7 @@ def render_services(ctx: Context, comp: catalog.Component, own: BaseModel | None
         ports = []
         for sp in service.ports:
             port = service_port(own, sp)
-            entry: Body = {
+            entry: JSON = {
                 "name": sp.name,
                 "port": port,
                 "targetPort": sp.target_port,
@@ -410,7 +421,7 @@ def render_services(ctx: Context, comp: catalog.Component, own: BaseModel | None
             if sp.node_port and not internal and not service.headless and not service.cluster_ip:
                 entry["nodePort"] = _node_port(own, sp) or port
             ports.append(entry)
-        svc_spec: Body = {"selector": selector_labels(ctx.name, comp.name)}
+        svc_spec: JSON = {"selector": selector_labels(ctx.name, comp.name)}
         if ports:
             svc_spec["ports"] = ports
         if service.headless:
@@ -461,9 +472,10 @@ def _node_port(own: BaseModel | None, sp: catalog.ServicePort) -> int | None:
     return int(value) if isinstance(value, int) and value else sp.fixed_node_port
 
 
-def render_config_map(ctx: Context, comp: catalog.Component, port: int) -> Body:
+def render_config_map(ctx: Context, comp: catalog.Component, port: int) -> JSON:
     # JSON is YAML: the services' YAML parsers read it, and it renders ~50x faster than PyYAML (every
     # reconcile plans every component, so this is the planner's hot path).
+    """The component's service config, key ``config``."""
     flags = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
     options = orjson.dumps(service_options(ctx, comp, port), option=flags)
     data = {"config": options.decode() + "\n"}
@@ -508,7 +520,8 @@ def service_options(ctx: Context, comp: catalog.Component, port: int) -> dict[st
     return options
 
 
-def render_pvc(ctx: Context, comp: catalog.Component, own: BaseModel | None) -> Body:
+def render_pvc(ctx: Context, comp: catalog.Component, own: BaseModel | None) -> JSON:
+    """The data volume: created once, never updated (its size and class are immutable in practice)."""
     assert comp.pvc is not None
     requests = lookup(own, "requests")
     storage = (requests.storage if isinstance(requests, ResourceAmounts) else None) or comp.pvc.storage
@@ -528,7 +541,8 @@ def render_pvc(ctx: Context, comp: catalog.Component, own: BaseModel | None) -> 
     }
 
 
-def render_ingress(ctx: Context, comp: catalog.Component, own: BaseModel | None) -> Body:
+def render_ingress(ctx: Context, comp: catalog.Component, own: BaseModel | None) -> JSON:
+    """The Ingress in front of the component's Service (web, aiproxy), as its catalog entry says."""
     route = comp.ingress
     assert route is not None
     annotations = dict(route.annotations)
@@ -550,12 +564,13 @@ def render_ingress(ctx: Context, comp: catalog.Component, own: BaseModel | None)
     }
 
 
-def render_service_account(ctx: Context) -> Body:
+def render_service_account(ctx: Context) -> JSON:
+    """The cluster's workload ServiceAccount."""
     name = workload_service_account(ctx)
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(ctx, name, "cluster")}
 
 
-def render_secret(cluster: OnecloudCluster, name: str, data: dict[str, bytes]) -> Body:
+def render_secret(cluster: OnecloudCluster, name: str, data: dict[str, bytes]) -> JSON:
     """An Opaque Secret of the cluster (never pruned, never rewritten once created)."""
     return {
         "apiVersion": "v1",

@@ -18,6 +18,8 @@ def _env_bool(name: str, default: bool) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
+    """What ``cloudpods-operator run`` was asked for, resolved once from flags and environment; immutable."""
+
     kubeconfig: str | None
     """Path to a kubeconfig; None means in-cluster config (or ~/.kube/config outside a pod)."""
     namespaces: tuple[str, ...]
@@ -27,9 +29,11 @@ class Settings:
     apply_concurrency: int
     """Server-side applies in flight at once, across all clusters."""
     field_manager: str
+    """The server-side apply field manager: the owner of every field the operator writes."""
     resync_seconds: float
     """Every cluster is reconciled again after this long, changed or not."""
     log_level: str
+    """A logging level name, any case (``info``, ``DEBUG``)."""
     log_format: str
     """json, text, or auto (text on a terminal, JSON otherwise)."""
     metrics_address: str
@@ -37,15 +41,22 @@ class Settings:
     health_address: str
     """host:port of /healthz and /readyz; empty to disable."""
     leader_elect: bool
+    """Hold a Lease before reconciling, so only one of several replicas writes."""
     lease_name: str
     lease_namespace: str
+    """The Lease's namespace; the pod's own (POD_NAMESPACE) in a deployment."""
     lease_duration: float
+    """The Lease's duration in seconds: others take it over this long after they last saw it renewed."""
     renew_deadline: float
+    """Seconds the holder keeps trying to renew before it gives leadership up; below ``lease_duration``."""
     retry_period: float
+    """Seconds between attempts to acquire or renew; below ``renew_deadline``."""
     identity: str
+    """This process in the Lease's holderIdentity and in Events (the pod name, else the hostname)."""
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``run``; each default is read from the environment variable named in its help."""
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG") or None)
     p.add_argument(
         "--namespaces",
@@ -84,6 +95,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def from_args(args: argparse.Namespace) -> Settings:
+    """Settings from parsed ``run`` flags: namespaces split on commas, worker and apply counts at least 1."""
     return Settings(
         kubeconfig=args.kubeconfig,
         namespaces=tuple(n.strip() for n in args.namespaces.split(",") if n.strip()),

@@ -28,6 +28,10 @@ class Check:
 
 
 def component_status(comp: planner.ComponentPlan, observed: Observed) -> dict[str, Any]:
+    """The ``status.components`` entry of one planned component, from its first workload as observed.
+
+    ``Normal`` only once that workload is rolled out with exactly the planned images, in pod order.
+    """
     name = comp.workloads[0]
     state = observed.workloads.get(name)
     expected = tuple(str(ref) for ref in ordered_images(comp))
@@ -63,6 +67,7 @@ def ordered_images(comp: planner.ComponentPlan) -> list[Any]:
 
 
 def checks(components: dict[str, dict[str, Any]], failures: list[str]) -> dict[str, Check]:
+    """Ready, Progressing and Degraded from the component entries and this pass's apply failures."""
     not_ready = sorted(n for n, c in components.items() if c["phase"] != "Normal")
     waiting = sorted(n for n, c in components.items() if c["phase"] == "Waiting")
     rolling = sorted(n for n, c in components.items() if c["phase"] in ("Upgrade", "Pending"))
@@ -99,6 +104,7 @@ def spec_error_checks(reason: str, message: str) -> dict[str, Check]:
 def conditions(
     previous: list[dict[str, Any]], verdicts: dict[str, Check], generation: int, now: str
 ) -> list[Any]:
+    """One condition per verdict; ``lastTransitionTime`` is kept from ``previous`` unless the status moved."""
     old = {c.get("type"): c for c in previous}
     out = []
     for kind, check in verdicts.items():
@@ -132,6 +138,11 @@ def build(
     previous: dict[str, Any],
     now: str,
 ) -> dict[str, Any]:
+    """The whole status after one pass; ``previous`` is the status the cluster holds now.
+
+    It supplies the transition times, and its ``specChecksum`` stays until a pass applies everything
+    with no component left waiting.
+    """
     components = {
         c.name: component_status(c, observed)
         for c in plan.components

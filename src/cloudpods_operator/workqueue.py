@@ -24,6 +24,11 @@ K = TypeVar("K", bound=Hashable)
 
 
 class WorkQueue(Generic[K]):
+    """The queue of the module docstring, for tasks of one event loop (no locks: not for threads).
+
+    Only ``get`` waits; every other method returns at once.
+    """
+
     def __init__(
         self,
         *,
@@ -47,13 +52,19 @@ class WorkQueue(Generic[K]):
 
     @property
     def in_flight(self) -> int:
+        """Keys handed out by ``get`` and not yet ``done``."""
         return len(self._processing)
 
     @property
     def delayed(self) -> int:
+        """Scheduled adds not yet due: backoffs and resyncs."""
         return len(self._delayed)
 
     def add(self, key: K) -> None:
+        """Queue ``key`` unless it is queued already; while a worker holds it, one more pass follows ``done``.
+
+        Ignored after ``shutdown``.
+        """
         if self._shut or key in self._dirty:
             return
         self._dirty.add(key)
@@ -62,6 +73,7 @@ class WorkQueue(Generic[K]):
             self._wake()
 
     def add_after(self, key: K, delay: float) -> None:
+        """``add`` after ``delay`` seconds (at once when not positive); each call schedules its own add."""
         if delay <= 0:
             self.add(key)
             return
@@ -78,9 +90,11 @@ class WorkQueue(Generic[K]):
         return delay
 
     def forget(self, key: K) -> None:
+        """Clear the key's failures after a success: its next failure backs off from the base delay."""
         self._failures.pop(key, None)
 
     def retries(self, key: K) -> int:
+        """Failures since the key was last forgotten."""
         return self._failures.get(key, 0)
 
     async def get(self) -> K:
@@ -100,12 +114,14 @@ class WorkQueue(Generic[K]):
                 await event.wait()
 
     def done(self, key: K) -> None:
+        """Hand back a key from ``get``; if it was added meanwhile, it is queued again, once."""
         self._processing.discard(key)
         if key in self._dirty:
             self._queue.append(key)
             self._wake()
 
     def shutdown(self) -> None:
+        """Stop: waiting and later ``get`` calls raise ``anyio.EndOfStream``, and adds are dropped."""
         self._shut = True
         self._wake()
 

@@ -35,6 +35,7 @@ class RequestCounter:
     on_request: Callable[[str, int], None] | None = None
 
     def record(self, method: str, status: int) -> None:
+        """Pass one request on to ``on_request``, if set; ``status`` 0 means no response arrived."""
         if self.on_request is not None:
             self.on_request(method, status)
 
@@ -53,6 +54,10 @@ class Kube:
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None, *, limit: int = 64) -> Kube:
+        """A client from ``kubeconfig``, else the in-cluster config, else ``$KUBECONFIG`` or ~/.kube/config.
+
+        ``limit`` caps the write session's connections; watches are never limited (each holds one open).
+        """
         from kubernetes_asyncio import config as kconfig  # the one import of kubernetes_asyncio
         from kubernetes_asyncio.client import Configuration
 
@@ -90,6 +95,7 @@ class Kube:
         return current
 
     async def close(self) -> None:
+        """Close both sessions; a later request opens a fresh one."""
         for session in (self._write, self._watch):
             if session is not None:
                 await session.close()
@@ -104,6 +110,11 @@ class Kube:
         content_type: str = "application/json",
         request_timeout: float = 60.0,
     ) -> JSON:
+        """One request on the write session; the decoded body back, ``{}`` when it is empty.
+
+        Raises the typed ApiError for a 4xx (NotFound, Conflict, ...), TransientError for a 5xx, a
+        connection error or no answer within ``request_timeout`` seconds. Every attempt is counted.
+        """
         headers = {"accept": "application/json", **(await self._auth())}
         data = None
         if body is not None:
@@ -129,9 +140,11 @@ class Kube:
             raise errors.TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> JSON:
+        """One object; NotFound when it does not exist."""
         return await self.request("GET", resource.path(namespace, name))
 
     async def list(self, resource: Resource, namespace: str | None, **query: str) -> JSON:
+        """One page of a list; ``limit``, ``continue`` and ``labelSelector`` go in ``query``."""
         return await self.request("GET", resource.path(namespace), query=query, request_timeout=120.0)
 
     async def apply(self, body: JSON, *, field_manager: str, subresource: str | None = None) -> JSON:
@@ -145,16 +158,22 @@ class Kube:
     async def create(
         self, resource: Resource, namespace: str | None, body: JSON, *, field_manager: str
     ) -> JSON:
+        """POST a new object; Conflict (AlreadyExists) when the name is taken."""
         return await self.request(
             "POST", resource.path(namespace), query={"fieldManager": field_manager}, body=body
         )
 
     async def replace(self, resource: Resource, namespace: str | None, name: str, body: JSON) -> JSON:
+        """PUT a whole object; its ``metadata.resourceVersion`` makes it conditional (Conflict when stale)."""
         return await self.request("PUT", resource.path(namespace, name), body=body)
 
     async def delete(
         self, resource: Resource, namespace: str | None, name: str, *, uid: str | None = None
     ) -> None:
+        """Delete with background propagation; an object already gone counts as deleted.
+
+        With ``uid``, only that incarnation: a newer object of the same name raises Conflict and stays.
+        """
         options: JSON = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if uid:
             options["preconditions"] = {"uid": uid}

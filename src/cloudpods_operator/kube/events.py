@@ -22,16 +22,24 @@ REPEAT_WINDOW = 600.0
 
 
 def now_rfc3339() -> str:
+    """UTC now to the second, as ``metav1.Time`` fields such as ``lastTransitionTime`` are written."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Recorder:
+    """Posts Events about OnecloudClusters for one operator ``instance``; Events are best effort."""
+
     def __init__(self, kube: Kube, instance: str) -> None:
         self._kube = kube
         self._instance = instance[:128]
         self._seen: dict[tuple[str, str, str, str], float] = {}
 
     async def emit(self, cluster: dict[str, Any], type_: str, reason: str, action: str, note: str) -> None:
+        """Post one Event regarding ``cluster`` (the raw object); never raises, a failed post is logged.
+
+        The same ``reason`` and ``note`` on the same cluster within ``REPEAT_WINDOW`` seconds (ten
+        minutes) is dropped; fields are cut to the API's limits.
+        """
         meta = cluster.get("metadata", {})
         namespace, name = meta.get("namespace", "default"), meta.get("name", "")
         key = (namespace, name, reason, note)

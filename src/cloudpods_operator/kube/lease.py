@@ -30,6 +30,12 @@ def _micro_now() -> str:
 
 
 class LeaderElector:
+    """One candidate for one Lease: ``acquire``, then ``hold`` until leadership is lost, then ``release``.
+
+    Needs ``lease_duration > renew_deadline > retry_period`` (ValueError otherwise). ``is_leader`` is
+    true between a successful ``acquire`` and the loss or release of the Lease.
+    """
+
     def __init__(
         self,
         kube: Kube,
@@ -79,6 +85,10 @@ class LeaderElector:
                 return
 
     async def release(self) -> None:
+        """Give the Lease up at shutdown so a successor need not wait out its duration.
+
+        Only when held, and only if the Lease still names us; best effort: errors are logged, not raised.
+        """
         if not self.is_leader:
             return
         self.is_leader = False

@@ -39,9 +39,11 @@ class WatchSpec:
 class Sink(Protocol):
     """What a watch feeds (the cache): a full replacement after each list, then single events."""
 
-    async def replace(self, kind: str, items: list[JSON]) -> None: ...
+    async def replace(self, kind: str, items: list[JSON]) -> None:
+        """Every object of ``kind`` the watch selects, after a (re-)list; anything else is gone."""
 
-    async def event(self, kind: str, event_type: str, obj: JSON) -> None: ...
+    async def event(self, kind: str, event_type: str, obj: JSON) -> None:
+        """One change: ``ADDED``, ``MODIFIED`` or ``DELETED`` (bookmarks are not passed on)."""
 
 
 async def run_watch(

@@ -1,0 +1,207 @@
+"""The Reconciler in-process against the real API server, as controller-runtime's envtest tests a controller.
+
+No operator process and no watches: the test lists what the watches would deliver into the cache,
+calls ``reconcile`` directly and checks both its Outcome and what the API server then holds
+(objects, Secrets, status, Events), and how the worker settles each outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import pytest
+import yaml
+
+from cloudpods_operator import certificates, credentials, errors, kinds, planner
+from cloudpods_operator.cache import Cache
+from cloudpods_operator.kinds import JSON
+from cloudpods_operator.kube.client import Kube
+from cloudpods_operator.kube.events import Recorder
+from cloudpods_operator.metrics import Metrics
+from cloudpods_operator.model import OnecloudCluster
+from cloudpods_operator.observed import ClusterKey
+from cloudpods_operator.reconciler import Outcome, Reconciler, Result, settle
+from cloudpods_operator.render import MANAGED_BY
+from cloudpods_operator.workqueue import WorkQueue
+
+from .cloud import EXAMPLE
+from .conftest import Kube as TestCluster
+
+pytestmark = pytest.mark.integration
+FIELD_MANAGER = "cloudpods-operator"
+
+
+@dataclass
+class Harness:
+    """One in-process reconciler over one namespace, its cache filled by listing (what watches do first)."""
+
+    kube: Kube
+    namespace: str
+    queue: WorkQueue[ClusterKey]
+    cache: Cache
+    reconciler: Reconciler
+
+    async def sync(self) -> None:
+        """List every watched kind of the namespace into the cache, as the watches' first list does."""
+        selector = f"app.kubernetes.io/managed-by={MANAGED_BY}"
+        await self._list(kinds.CLUSTER_KIND, None)
+        for kind in kinds.OWNED_KINDS:
+            await self._list(kind, selector)
+
+    async def _list(self, kind: str, selector: str | None) -> None:
+        query = {"labelSelector": selector} if selector else {}
+        page = await self.kube.list(kinds.RESOURCES[kind], self.namespace, **query)
+        await self.cache.replace(kind, page.get("items", []))
+
+    async def apply_cluster(self, **annotations: str) -> JSON:
+        doc: JSON = yaml.safe_load(EXAMPLE.read_text())
+        doc["metadata"]["namespace"] = self.namespace
+        if annotations:
+            doc["metadata"]["annotations"] = annotations
+        return await self.kube.apply(doc, field_manager="test")
+
+    async def reconcile(self) -> Outcome:
+        await self.sync()
+        outcome = await self.reconciler.reconcile((self.namespace, "default"))
+        assert outcome is not None
+        return outcome
+
+    async def get(self, kind: str, name: str) -> JSON:
+        return await self.kube.get(kinds.RESOURCES[kind], self.namespace, name)
+
+    async def names(self, kind: str) -> set[str]:
+        page = await self.kube.list(kinds.RESOURCES[kind], self.namespace)
+        return {o["metadata"]["name"] for o in page.get("items", [])}
+
+    async def events(self) -> list[JSON]:
+        page = await self.kube.list(kinds.RESOURCES["Event"], self.namespace)
+        items: list[JSON] = page.get("items", [])
+        return items
+
+
+@pytest.fixture
+async def harness(kube: TestCluster, crd: None, namespace: str) -> AsyncIterator[Harness]:
+    client = await Kube.connect(str(kube.kubeconfig))
+    queue: WorkQueue[ClusterKey] = WorkQueue()
+    cache = Cache(queue.add)
+    reconciler = Reconciler(
+        client,
+        cache,
+        Recorder(client, "envtest"),
+        Metrics(),
+        field_manager=FIELD_MANAGER,
+        apply_limiter=anyio.CapacityLimiter(16),
+    )
+    try:
+        yield Harness(client, namespace, queue, cache, reconciler)
+    finally:
+        await client.close()
+
+
+def _planned(doc: JSON) -> planner.Plan:
+    return planner.plan(OnecloudCluster.model_validate(doc))
+
+
+def _conditions(doc: JSON) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in doc.get("status", {}).get("conditions", [])}
+
+
+async def test_first_pass_creates_the_plan_secrets_status_and_an_event(harness: Harness) -> None:
+    cr = await harness.apply_cluster()
+    outcome = await harness.reconcile()
+    expected = {f"{o.kind}/{o.name}" for o in _planned(cr).objects}
+    assert set(outcome.created) == expected
+    assert (outcome.updated, outcome.drifted, outcome.failures, outcome.spec_error) == ([], [], [], None)
+    assert outcome.status_written and settle(harness.queue, ("x", "y"), outcome) is Result.SUCCESS
+
+    secrets = {credentials.secret_name("default"), *certificates.secret_names("default")}
+    assert secrets <= await harness.names("Secret")
+    live = await harness.get(kinds.CLUSTER_KIND, "default")
+    assert live["status"]["observedGeneration"] == live["metadata"]["generation"]
+    assert set(_conditions(live)) == {"Ready", "Progressing", "Degraded"}
+    created = [e for e in await harness.events() if e["reason"] == "Created"]
+    assert len(created) == 1 and created[0]["regarding"]["uid"] == cr["metadata"]["uid"]
+
+    again = await harness.reconcile()
+    assert (again.created, again.updated, again.drifted, again.failures) == ([], [], [], [])
+    assert again.skipped == len(expected)
+    uids = {s: (await harness.get("Secret", s))["metadata"]["uid"] for s in secrets}
+    await harness.reconcile()
+    assert {s: (await harness.get("Secret", s))["metadata"]["uid"] for s in secrets} == uids
+
+
+async def test_a_spec_that_cannot_be_planned_is_an_outcome_and_touches_nothing(harness: Harness) -> None:
+    await harness.apply_cluster(**{"onecloud.yunion.io/edition": "platinum"})
+    outcome = await harness.reconcile()
+    assert outcome.spec_error is not None and "platinum" in outcome.spec_error
+    assert (outcome.created, outcome.updated, outcome.failures) == ([], [], [])
+    assert settle(harness.queue, ("x", "y"), outcome) is Result.SPEC_ERROR
+
+    assert await harness.names("Deployment") == set() and await harness.names("Secret") == set()
+    degraded = _conditions(await harness.get(kinds.CLUSTER_KIND, "default"))["Degraded"]
+    assert (degraded["status"], degraded["reason"]) == ("True", "InvalidSpec")
+    warnings = [e for e in await harness.events() if e["type"] == "Warning"]
+    assert [e["reason"] for e in warnings] == ["InvalidSpec"] and "platinum" in warnings[0]["note"]
+
+    second = await harness.reconcile()
+    assert not second.status_written  # nothing changed: no status write, and the Event is not repeated
+    assert len([e for e in await harness.events() if e["type"] == "Warning"]) == 1
+
+
+async def test_an_apply_the_server_refuses_is_a_failure_retried_with_backoff(harness: Harness) -> None:
+    """A Deployment whose immutable selector differs (as one left by another tool could): 422 for it
+    alone, the rest of the plan applied, Degraded=ApplyFailed and a Warning Event naming it."""
+    cr = await harness.apply_cluster()
+    climc = next(o for o in _planned(cr).objects if o.kind == "Deployment" and o.component == "climc")
+    foreign = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": climc.name,
+            "namespace": harness.namespace,
+            "labels": climc.body["metadata"]["labels"],
+        },
+        "spec": {
+            "selector": {"matchLabels": {"app": "someone-else"}},
+            "template": {
+                "metadata": {"labels": {"app": "someone-else"}},
+                "spec": {"containers": [{"name": "c", "image": "registry.example/other:1"}]},
+            },
+        },
+    }
+    await harness.kube.apply(foreign, field_manager="someone-else")
+    outcome = await harness.reconcile()
+    assert [f.split(":")[0] for f in outcome.failures] == [f"Deployment/{climc.name}"]
+    assert "immutable" in outcome.failures[0]
+    assert len(outcome.created) == len(_planned(cr).objects) - 1
+
+    queue: WorkQueue[ClusterKey] = WorkQueue()
+    assert settle(queue, ("x", "y"), outcome) is Result.ERROR and queue.retries(("x", "y")) == 1
+    degraded = _conditions(await harness.get(kinds.CLUSTER_KIND, "default"))["Degraded"]
+    assert (degraded["status"], degraded["reason"]) == ("True", "ApplyFailed")
+    assert climc.name in degraded["message"]
+    failed = [e for e in await harness.events() if e["reason"] == "ApplyFailed"]
+    assert len(failed) == 1 and climc.name in failed[0]["note"]
+
+
+async def test_api_errors_raise_for_the_worker(harness: Harness) -> None:
+    """Trouble with the API server itself is raised, typed, never swallowed into an Outcome."""
+    await harness.apply_cluster()
+    await harness.sync()
+    await harness.kube.close()
+    harness.kube.host = "https://127.0.0.1:9"  # nothing listens on the discard port
+    with pytest.raises(errors.TransientError):
+        await harness.reconciler.reconcile((harness.namespace, "default"))
+
+
+async def test_the_recorder_deduplicates_within_its_window(harness: Harness) -> None:
+    cr = await harness.apply_cluster()
+    recorder = Recorder(harness.kube, "envtest")
+    for _ in range(3):
+        await recorder.emit(cr, "Warning", "Tested", "Test", "the same note")
+    await recorder.emit(cr, "Warning", "Tested", "Test", "another note")
+    notes = sorted(e["note"] for e in await harness.events() if e["reason"] == "Tested")
+    assert notes == ["another note", "the same note"]
