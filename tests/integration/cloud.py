@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -14,34 +11,22 @@ import yaml
 from cloudpods_operator import kinds, planner
 from cloudpods_operator.model import OnecloudCluster
 
+from .helpers import EXAMPLE as EXAMPLE  # re-exported: tests take the example's path from here too
+from .helpers import Kubectl, wait_for
 from .operator_process import OperatorProcess
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "onecloudcluster.yaml"
-WORKLOAD_KINDS = ("deployments", "daemonsets", "statefulsets")
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3, what: str = "") -> Any:
-    """Poll a synchronous check until it returns something truthy (kubectl is synchronous)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except AssertionError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last={last!r}")
+WORKLOAD_PLURALS = tuple(sorted(kinds.RESOURCES[kind].plural for kind in kinds.WORKLOAD_KINDS))
+"""deployments, daemonsets, statefulsets: what kubectl lists for the workload kinds."""
 
 
 @dataclass
 class Cloud:
+    """One OnecloudCluster (the example's, by default) in `namespace`, watched by `operator`: written and
+    read back with the real kubectl, as a user would."""
+
     namespace: str
     operator: OperatorProcess
-    kubectl: Callable[..., Any]
+    kubectl: Kubectl
     name: str = "default"
 
     # ---- writing ---------------------------------------------------------------------------
@@ -93,7 +78,7 @@ class Cloud:
     def workloads(self) -> dict[str, dict[str, Any]]:
         """name -> live workload object, for Deployments, DaemonSets and StatefulSets."""
         out: dict[str, dict[str, Any]] = {}
-        for kind in WORKLOAD_KINDS:
+        for kind in WORKLOAD_PLURALS:
             for item in self.get(kind)["items"]:
                 out[item["metadata"]["name"]] = item
         return out

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +34,8 @@ import localcluster
 
 from . import operator_process
 from .cloud import Cloud
-from .helpers import eventually
+from .helpers import CRD_DIR, Kubectl, eventually, wait_for
 from .operator_process import OperatorProcess
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -168,9 +166,6 @@ async def api(kube: Kube) -> AsyncIterator[ApiClient]:
         yield client
 
 
-Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
 @pytest.fixture(scope="session")
 def kubectl(kube: Kube) -> Kubectl:
     """kubectl(*args, check=True, input=None, timeout=60) runs the real kubectl against the test cluster."""
@@ -214,9 +209,9 @@ async def namespace(api: ApiClient) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 def crd(kubectl: Kubectl) -> None:
     """The generated OnecloudCluster CRD, installed the way the chart does (server-side, as is)."""
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crd"))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
+
+    def established() -> bool:
         done = kubectl(
             "get",
             "crd",
@@ -225,10 +220,9 @@ def crd(kubectl: Kubectl) -> None:
             "jsonpath={.status.conditions[?(@.type=='Established')].status}",
             check=False,
         )
-        if done.stdout.strip() == "True":
-            return
-        time.sleep(0.2)
-    pytest.fail("the OnecloudCluster CRD was not Established within 60s", pytrace=False)
+        return done.stdout.strip() == "True"
+
+    wait_for(established, 60, interval=0.2, what="the OnecloudCluster CRD to be Established")
 
 
 @pytest.fixture
@@ -252,9 +246,9 @@ def cloud(kube: Kube, kubectl: Kubectl, crd: None, namespace: str) -> Iterator[C
             "--wait=true",
             check=False,
         )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            left = kubectl("get", "services", "-n", namespace, "-o", "name", check=False).stdout.strip()
-            if not left:
-                break
-            time.sleep(0.3)
+
+        def services_gone() -> bool:
+            done = kubectl("get", "services", "-n", namespace, "-o", "name", check=False)
+            return done.returncode == 0 and not done.stdout.strip()
+
+        wait_for(services_gone, 90, what=f"the Services in {namespace} to be deleted")

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
+from .helpers import WaitTimeout, free_port, wait_for
 
 STARTED: list[subprocess.Popen[bytes]] = []
 """Every operator process a test started: the session kills leftovers, so none outlives the cluster."""
@@ -36,6 +27,11 @@ def kill_leftovers() -> None:
 
 @dataclass
 class OperatorProcess:
+    """One `cloudpods-operator run` child process on free local ports, logging JSON to `log_path`.
+
+    Tests run it with ``--resync 5``; `metric` reads its /metrics, `terminate` sends SIGTERM, `kill` SIGKILL.
+    """
+
     kubeconfig: Path
     namespaces: tuple[str, ...] = ()
     extra_args: tuple[str, ...] = ()
@@ -45,10 +41,11 @@ class OperatorProcess:
     health_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, wait_ready: bool = True, timeout: float = 60.0) -> OperatorProcess:
-        binary = Path(sys.executable).parent / "cloudpods-operator"
-        args = [
-            str(binary),
+    @property
+    def argv(self) -> list[str]:
+        """The command line, as a user would type it (the venv's console script)."""
+        return [
+            str(Path(sys.executable).parent / "cloudpods-operator"),
             "run",
             "--kubeconfig",
             str(self.kubeconfig),
@@ -63,11 +60,13 @@ class OperatorProcess:
             *(["--namespaces", ",".join(self.namespaces)] if self.namespaces else []),
             *self.extra_args,
         ]
+
+    def start(self, *, wait_ready: bool = True, timeout: float = 60.0) -> OperatorProcess:
         if self.log_path is None:
             self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"operator-{self.metrics_port}.log"
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+                self.argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
             )
         STARTED.append(self.proc)
         if wait_ready:
@@ -83,17 +82,17 @@ class OperatorProcess:
             return int(err.code), err.read().decode()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Until /readyz answers 200 (every watch has listed); fails at once if the process exits."""
+
+        def ready() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"operator exited with {self.proc.returncode}:\n{self.logs()[-4000:]}")
-            try:
-                if self.get("/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"operator not ready after {timeout}s:\n{self.logs()[-4000:]}")
+            return self.get("/readyz")[0] == 200
+
+        try:
+            wait_for(ready, timeout, interval=0.1, what="/readyz to answer 200", retry_on=(OSError,))
+        except WaitTimeout as exc:
+            raise AssertionError(f"operator not ready after {timeout}s:\n{self.logs()[-4000:]}") from exc
 
     def metrics(self) -> str:
         return self.get("/metrics", self.metrics_port)[1]

@@ -11,8 +11,8 @@ import pytest
 
 from cloudpods_operator import planner
 
-from .cloud import Cloud, wait_for
-from .conftest import Kubectl
+from .cloud import Cloud
+from .helpers import Kubectl, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,47 +11,44 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.config import new_client_from_config
 
-import localcluster
 from localcluster import demo
 
-from .conftest import Kube, Kubectl
-from .helpers import eventually
+from .conftest import Kube
+from .helpers import (
+    CHART,
+    KEYSTONE_IMAGE,
+    Kubectl,
+    delete_namespace,
+    eventually,
+    example_yaml,
+    new_namespace,
+)
 from .operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "cloudpods-operator"
-KEYSTONE_IMAGE = "registry.cn-beijing.aliyuncs.com/yunionio/keystone:v3.11.5"
 GROUP, VERSION, PLURAL = "onecloud.yunion.io", "v1alpha1", "onecloudclusters"
 
 
 @dataclass
 class Helm:
+    """The helm CLI against the test cluster, with homes of its own (tests/conftest.py); awaited per run."""
+
     binary: Path
     kubeconfig: Path
-    home: Path
+    env: dict[str, str]
 
     async def __call__(self, *args: str, seconds: float = 180.0) -> tuple[int, str, str]:
-        env = {
-            **os.environ,
-            "HELM_CACHE_HOME": str(self.home / "cache"),
-            "HELM_CONFIG_HOME": str(self.home / "config"),
-            "HELM_DATA_HOME": str(self.home / "data"),
-        }
         proc = await asyncio.create_subprocess_exec(
             str(self.binary),
             *args,
@@ -59,7 +56,7 @@ class Helm:
             str(self.kubeconfig),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=env,
+            env=self.env,
         )
         out, err = await asyncio.wait_for(proc.communicate(), seconds)
         return int(proc.returncode or 0), out.decode(), err.decode()
@@ -67,6 +64,8 @@ class Helm:
 
 @dataclass
 class Release:
+    """An installed release of the chart, and a way to act as its ServiceAccount."""
+
     name: str
     namespace: str
     service_account: str
@@ -76,42 +75,9 @@ class Release:
 
 
 @pytest.fixture(scope="module")
-def helm(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    try:
-        binary = localcluster.binaries(required=("helm",))["helm"]
-    except localcluster.BinariesMissingError as exc:
-        pytest.fail(f"helm is needed (`make controlplane` builds it): {exc}", pytrace=False)
-    return Helm(binary, kube.kubeconfig, tmp_path_factory.mktemp("helm-home"))
-
-
-def new_namespace(kubectl: Kubectl, prefix: str, *labels: str) -> str:
-    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    kubectl("create", "namespace", name)
-    if labels:
-        kubectl("label", "namespace", name, *labels)
-    return name
-
-
-def delete_namespace(kubectl: Kubectl, name: str, timeout: float = 180.0) -> None:
-    """Delete and wait until it is gone: NodePorts are cluster-wide, a leftover cluster breaks other tests.
-
-    The local control plane runs no PVC-protection controller, so nothing would ever remove the
-    kubernetes.io/pvc-protection finalizer of a deleted PVC (its pods are gone by then): drop it here.
-    """
-    kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=false")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = kubectl("get", "namespace", name, "--ignore-not-found", "-o", "name", check=False)
-        if found.returncode == 0 and not found.stdout.strip():
-            return
-        pvcs = kubectl("get", "pvc", "-n", name, "-o", "json", check=False)
-        for pvc in json.loads(pvcs.stdout or "{}").get("items", []) if pvcs.returncode == 0 else []:
-            meta = pvc["metadata"]
-            if meta.get("deletionTimestamp") and meta.get("finalizers"):
-                patch = '{"metadata":{"finalizers":null}}'
-                kubectl("patch", "pvc", meta["name"], "-n", name, "--type=merge", "-p", patch, check=False)
-        time.sleep(0.5)
-    raise AssertionError(f"namespace {name} still exists after {timeout:.0f}s")
+def helm(helm_binary: Path, helm_env: dict[str, str], kube: Kube) -> Helm:
+    """helm (tests/conftest.py: failing, not skipping, when it is not built) for the cluster under test."""
+    return Helm(helm_binary, kube.kubeconfig, helm_env)
 
 
 async def _install(helm: Helm, kube: Kube, kubectl: Kubectl, tmp: Path, release: str, *sets: str) -> Release:
@@ -157,10 +123,6 @@ async def cluster_wide(
         yield release
     finally:
         await _uninstall(helm, kubectl, release)
-
-
-def example_yaml(namespace: str) -> str:
-    return yaml.safe_dump(demo.example_manifest(namespace, REPO / "examples" / "onecloudcluster.yaml"))
 
 
 def _cluster_status(kubectl: Kubectl, namespace: str) -> dict[str, Any]:

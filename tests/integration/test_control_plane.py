@@ -10,8 +10,8 @@ import pytest
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from .conftest import Kube, Kubectl
-from .helpers import eventually
+from .conftest import Kube
+from .helpers import Kubectl, eventually
 
 pytestmark = pytest.mark.integration
 

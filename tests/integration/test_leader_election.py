@@ -21,10 +21,9 @@ import pytest
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from .conftest import Kube, Kubectl
-from .helpers import eventually
+from .conftest import Kube
+from .helpers import KEYSTONE_IMAGE, Kubectl, delete_namespace, eventually, example_yaml, new_namespace
 from .operator_process import OperatorProcess
-from .test_chart import KEYSTONE_IMAGE, delete_namespace, example_yaml, new_namespace
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +43,10 @@ class LeaseLog:
 
     def first(self, holder: str, after: float = 0.0) -> float | None:
         return next((t for t, h in self.events if h == holder and t >= after), None)
+
+    def since(self, index: int) -> list[str]:
+        """The holders of every change from the `index`-th on."""
+        return [h for _, h in self.events[index:]]
 
 
 async def _follow(api: ApiClient, namespace: str, log: LeaseLog) -> None:
@@ -84,6 +87,8 @@ async def following(api: ApiClient, namespace: str) -> AsyncIterator[LeaseLog]:
 
 @dataclass
 class Pair:
+    """Two operator processes electing on one Lease, by identity (op-a, op-b)."""
+
     operators: dict[str, OperatorProcess]
 
     def leader(self, name: str) -> OperatorProcess:
@@ -136,8 +141,15 @@ async def _elected(log: LeaseLog, pair: Pair) -> str:
         return holder
 
     holder = await eventually(one_holder, timeout=30)
-    await asyncio.sleep(2 * RETRY)  # a few renewals: the holder stays put
-    assert log.holder() == holder
+    elected = len(log.events)
+
+    def renewed_twice() -> bool:
+        # Every renewal (each retry period) changes the Lease, so the watch sees it: the holder stays put.
+        holders = log.since(elected)
+        assert set(holders) <= {holder}, f"the Lease moved from {holder}: {log.events[-4:]}"
+        return len(holders) >= 2
+
+    await eventually(renewed_twice, timeout=4 * RETRY * JITTER + DURATION, interval=0.05, retry_on=())
     return holder
 
 
@@ -169,7 +181,16 @@ async def test_only_the_leader_holds_the_lease_and_writes(
         assert out.stdout == KEYSTONE_IMAGE
 
     await eventually(reconciled, timeout=120, interval=0.5)
-    await asyncio.sleep(6)  # at least one resync (every 5 s in tests) on both
+    # Wait until the leader has made two more passes (a resync every 5 s in tests) and the follower has
+    # tried the Lease again meanwhile: long enough for a follower that acted to have written.
+    passes = leader.metric("controller_runtime_reconcile_total")
+    tries = follower.metric("rest_client_requests_total", method="GET")
+
+    def resynced_while_the_follower_tried() -> None:
+        assert leader.metric("controller_runtime_reconcile_total") >= passes + 2
+        assert follower.metric("rest_client_requests_total", method="GET") > tries
+
+    await eventually(resynced_while_the_follower_tried, timeout=30, interval=0.2)
     assert leader.metric("controller_runtime_reconcile_total") >= 2
     assert leader.writes() > 0
     assert follower.writes() == 0, "a follower sends no write at all, not even to the Lease"

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -17,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from cloudpods_operator import kinds
 from localcluster import demo
 
-from .conftest import Kube, Kubectl
-from .helpers import eventually
+from .conftest import Kube
+from .helpers import KEYSTONE_IMAGE, Kubectl, delete_namespace, eventually, example_yaml, new_namespace
 from .operator_process import OperatorProcess
-from .test_chart import KEYSTONE_IMAGE, delete_namespace, example_yaml, new_namespace
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +37,9 @@ EXPOSED = {
     "rest_client_requests_total": "counter",
     "leader_election_master_status": "gauge",
 }
+
+REFUSALS = 5
+"""Refused lists per watch before list rights are granted: retried 0.2, 0.4, 0.8 and 1.6 s apart (3 s)."""
 
 READ_ONLY_ROLE = """
 apiVersion: rbac.authorization.k8s.io/v1
@@ -97,11 +99,22 @@ async def test_readyz_is_503_until_the_watches_have_listed(
 
         await eventually(serving, timeout=30, retry_on=(AssertionError, OSError))
         started = time.monotonic()
-        # Not allowed to list yet: alive, never ready, and every failed list is a watch restart.
-        while time.monotonic() - started < 3:
+        # Not allowed to list yet: alive and never ready, checked at every poll until every watch has been
+        # refused REFUSALS times (its backoff doubling from 0.2 s), each failed list a watch restart.
+        watched = [kinds.RESOURCES[kind].plural for kind in (kinds.CLUSTER_KIND, *kinds.OWNED_KINDS)]
+
+        def refused_again_and_again() -> bool:
             assert operator.get("/readyz") == (503, "caches not synced")
             assert operator.get("/healthz")[0] == 200
-            await asyncio.sleep(0.2)
+            restarts = {
+                plural: operator.metric(
+                    "cloudpods_operator_watch_restarts_total", resource=plural, reason="error"
+                )
+                for plural in watched
+            }
+            return min(restarts.values()) >= REFUSALS
+
+        await eventually(refused_again_and_again, timeout=30, retry_on=())
         assert operator.metric("cloudpods_operator_watch_restarts_total", reason="error") > 0
         assert operator.metric("rest_client_requests_total", code="403") > 0
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
 
 import pytest
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio.client.api_client import ApiClient
 
 from cloudpods_operator import planner
+from cloudpods_operator.reconciler import Result
 
-from .cloud import Cloud, wait_for
-from .conftest import Kube, Kubectl
+from .cloud import WORKLOAD_PLURALS, Cloud
+from .conftest import Kube
+from .helpers import Kubectl, wait_for
 from .operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
@@ -31,6 +36,30 @@ PINNED_TAGS = (
 
 def _follows_version(image: str) -> bool:
     return not image.endswith(PINNED_TAGS)
+
+
+def _passes(cloud: Cloud, **labels: str) -> float:
+    """Reconcile passes the operator has finished (each one counted once it is done)."""
+    return cloud.operator.metric("controller_runtime_reconcile_total", **labels)
+
+
+def _wait_passes(cloud: Cloud, count: float, timeout: float, what: str, **labels: str) -> None:
+    """Until `count` reconcile passes (with these metric labels) have finished."""
+    wait_for(lambda: _passes(cloud, **labels) >= count, timeout, interval=0.2, what=what)
+
+
+def _at_rest(cloud: Cloud, timeout: float = 60.0) -> float:
+    """Once Ready: wait until two reconcile passes in a row finish without a write (the first may have been
+    under way already, the second started after the count was read, so the echo of the last status write
+    has been handled); returns the write count."""
+    deadline = time.monotonic() + timeout
+    while True:
+        writes, passes = cloud.operator.writes(), _passes(cloud)
+        left = max(deadline - time.monotonic(), 0.0)
+        _wait_passes(cloud, passes + 2, left, "two reconcile passes")
+        if cloud.operator.writes() == writes:
+            return writes
+        assert time.monotonic() < deadline, f"still writing {timeout:.0f}s after Ready"
 
 
 def test_example_cluster_comes_up_ready_with_printer_columns(cloud: Cloud, kubectl: Kubectl) -> None:
@@ -94,16 +123,15 @@ def test_region_override_changes_region_and_nothing_else(cloud: Cloud, kubectl: 
 def test_resync_at_rest_sends_no_writes(cloud: Cloud) -> None:
     cloud.apply()
     cloud.wait_ready()
-    time.sleep(2)  # let the last status write's echo settle
-    writes = cloud.operator.writes()
-    passes = cloud.operator.metric("controller_runtime_reconcile_total")
+    writes = _at_rest(cloud)
+    passes = _passes(cloud)
     versions = {
         (kind, item["metadata"]["name"]): item["metadata"]["resourceVersion"]
         for kind in ("deployments", "daemonsets", "statefulsets", "services", "configmaps", "ingresses")
         for item in cloud.get(kind)["items"]
     }
-    time.sleep(12)  # more than two resync periods (the fixture runs the operator with --resync 5)
-    assert cloud.operator.metric("controller_runtime_reconcile_total") >= passes + 2
+    # Two resync passes (the fixture runs the operator with --resync 5) within 12 s, sending nothing.
+    _wait_passes(cloud, passes + 2, 12, "two resync passes")
     assert cloud.operator.writes() == writes
     assert cloud.operator.metric("cloudpods_operator_apply_skipped_total") > 0
     now = {
@@ -165,21 +193,51 @@ def test_deleting_the_cluster_removes_what_it_owned(cloud: Cloud, kubectl: Kubec
     kubectl("delete", "oc", "-n", cloud.namespace, "default")
 
     def gone() -> bool:
-        left = [
-            cloud.get(kind)["items"] for kind in ("deployments", "daemonsets", "statefulsets", "services")
-        ]
+        left = [cloud.get(kind)["items"] for kind in (*WORKLOAD_PLURALS, "services")]
         return not any(left) and not cloud.get("configmaps")["items"][1:]  # kube-root-ca.crt stays
 
     wait_for(gone, 60, what="owned objects garbage-collected")
     assert {p["metadata"]["name"] for p in cloud.get("pvc")["items"]} >= {"default-glance"}  # data is kept
 
 
-def test_sigkill_mid_rollout_converges_after_restart(cloud: Cloud, kube: Kube) -> None:
+async def _first_deployment_with(api: ApiClient, namespace: str, since: str, tag: str) -> str:
+    """Follows the namespace's Deployments from resourceVersion `since` (a watch delivers every change);
+    returns the name of the first whose pod template carries an image tagged `tag`."""
+    resp: Any = await k8s.AppsV1Api(api).list_namespaced_deployment(
+        namespace,
+        watch=True,
+        resource_version=since,
+        allow_watch_bookmarks=False,
+        timeout_seconds=120,
+        _preload_content=False,
+    )
+    try:
+        while line := await resp.content.readline():
+            event = json.loads(line)
+            assert event.get("type") != "ERROR", event
+            obj = event.get("object") or {}
+            containers = obj.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+            if any(c["image"].endswith(tag) for c in containers):
+                return str(obj["metadata"]["name"])
+    finally:
+        resp.release()
+    raise AssertionError(f"no Deployment in {namespace} was given an image tagged {tag}")
+
+
+async def test_sigkill_mid_rollout_converges_after_restart(cloud: Cloud, kube: Kube, api: ApiClient) -> None:
     cloud.apply()
     cloud.wait_ready()
-    cloud.patch({"spec": {"version": "v3.12.0"}})
-    time.sleep(0.15)
-    cloud.operator.kill()
+    ns = cloud.namespace
+    since = (await k8s.AppsV1Api(api).list_namespaced_deployment(ns)).metadata.resource_version
+    rolled = asyncio.create_task(_first_deployment_with(api, ns, since, ":v3.12.0"))
+    await asyncio.to_thread(cloud.patch, {"spec": {"version": "v3.12.0"}})
+    first = await asyncio.wait_for(rolled, 60)
+    cloud.operator.kill()  # at once: one workload carries the new version, the others are being rolled
+    following = {n: [i for i in imgs if _follows_version(i)] for n, imgs in cloud.images().items()}
+    assert all(i.endswith(":v3.12.0") for i in following[first]), following[first]
+    behind = sorted(n for n, imgs in following.items() if not all(i.endswith(":v3.12.0") for i in imgs))
+    assert behind, "the SIGKILL landed after the rollout had finished: it must land in the middle"
+    print(f"\nSIGKILL after {first}, with {len(behind)} of {len(following)} workloads on the old version")
     restarted = OperatorProcess(kube.kubeconfig, namespaces=(cloud.namespace,)).start()
     cloud.operator = restarted
     cloud.wait_ready()
@@ -231,7 +289,10 @@ def test_spec_that_cannot_be_planned_degrades_without_touching_workloads(
 
     wait_for(degraded, 30, what="Degraded=True InvalidSpec")
     assert "platinum" in cloud.condition("Degraded")["message"]
-    time.sleep(3)
+    # Later passes over the bad spec (the echo, the resync) must leave every workload as it was, too: two
+    # more, as the pass that wrote the condition may not have been counted yet.
+    refused = _passes(cloud, result=Result.SPEC_ERROR)
+    _wait_passes(cloud, refused + 2, 30, "two more passes over the bad spec", result=Result.SPEC_ERROR)
     assert {n: o["metadata"]["resourceVersion"] for n, o in cloud.workloads().items()} == before
     events = cloud.get("events")["items"]
     assert any(e.get("type") == "Warning" and e.get("reason") == "InvalidSpec" for e in events)

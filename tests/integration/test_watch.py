@@ -19,6 +19,8 @@ pytestmark = pytest.mark.integration
 
 
 class Recorder(watch.Sink):
+    """A watch sink that records what it is fed: each list's names, then each (event type, name)."""
+
     def __init__(self) -> None:
         self.lists: list[list[str]] = []
         self.events: list[tuple[str, str]] = []

@@ -4,8 +4,9 @@ Sources, in order of authority: shared/reference/README.md (the image rule and t
 shared/reference/cloudpods-operator.md §3 (components) and §4 (image resolution), and
 tests/unit/fixtures/reference_components.yaml (containers, init containers, Service ports).
 
-Shared by test_images.py, test_image_properties.py and test_planner.py. The small functions at the end are
-the test oracle: the documented rule written out once more, independently of images.py and planner.py.
+Shared by test_images.py, test_image_properties.py, test_planner.py (components and images), test_crd.py and
+test_model.py (the reference's spec keys). The small functions at the end are the test oracle: the
+documented rule written out once more, independently of images.py and planner.py.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class Image:
 
 @dataclass(frozen=True)
 class Port:
+    """One Service port: name, port, targetPort and the nodePort (None on a ClusterIP Service)."""
+
     name: str
     port: int
     target: int
@@ -55,6 +58,8 @@ class Port:
 
 @dataclass(frozen=True)
 class Svc:
+    """One Service of a component, named ``default-<component><suffix>``."""
+
     suffix: str
     type: Literal["NodePort", "ClusterIP"]
     ports: tuple[Port, ...]
@@ -63,6 +68,8 @@ class Svc:
 
 @dataclass(frozen=True)
 class Comp:
+    """One component as the reference runs it: its workload, gates, images and side objects."""
+
     name: str
     spec_key: str
     kind: Kind
@@ -426,6 +433,35 @@ EVERYTHING_ON: dict[str, object] = {
     "influxdb": {"disable": False},
     "telegraf": {"enableRaidPlugin": True},
 }
+
+
+# cloudpods-operator.md §2.1: every top-level key of the reference's OnecloudClusterSpec (21 + 51).
+REFERENCE_SPEC_KEYS: tuple[str, ...] = (
+    "disableResourceManagement", "disableLocalVpc", "enableCloudNet", "enableS3Gateway", "ipv6Cluster",
+    "productVersion", "useHyperImage", "etcd", "mysql", "clickhouse", "dameng", "db_engine", "version",
+    "certSANs", "services", "minio", "imageRepository", "region", "zone", "customZones",
+    "loadBalancerEndpoint", "keystone", "regionServer", "regionDNS", "scheduler", "glance", "climc",
+    "webconsole", "logger", "yunionconf", "yunionagent", "influxdb", "victoriaMetrics", "telegraf", "monitor",
+    "apiGateway", "web", "kubeserver", "ansibleserver", "cloudnet", "cloudproxy", "cloudevent", "notify",
+    "lbagent", "hostagent", "hostdeployer", "hostimage", "baremetalagent", "s3gateway", "devtool", "meter",
+    "billing", "autoupdate", "cloudmon", "esxiagent", "itsm", "onecloudServiceOperator", "ovnNorth",
+    "vpcAgent", "cloudid", "suggestion", "monitorStack", "scheduledtask", "apiMap", "report", "echartsSSR",
+    "bastionHost", "cloudmux", "extdb", "llm", "mcpServer", "aiproxy",
+)  # fmt: skip
+
+# Nested keys of the reference (dotted JSON paths under spec), odd spellings included.
+NESTED_REFERENCE_KEYS: tuple[str, ...] = (
+    "keystone.slave_replicas", "keystone.db_engine", "keystone.disableTLS", "keystone.publicService.nodePort",
+    "keystone.adminService.internalOnly", "keystone.bootstrapPassword", "regionServer.dnsDomain",
+    "regionServer.service.nodePort", "regionDNS.cache_ttl", "regionDNS.in_cloud_only", "regionDNS.proxies",
+    "victoriaMetrics.rententionPeriodDays", "webconsole.Guacd.tag", "web.Overview.repository",
+    "web.Docs.imageName", "web.useHTTP", "hostagent.SdnAgent.tag", "hostagent.OvnController.repository",
+    "hostagent.HostHealth.imageName", "hostagent.OvnEncapIpDetectionMethod", "hostagent.maxUnavailableCount",
+    "lbagent.OvnController.tag", "telegraf.TelegrafRaid.tag", "telegraf.enableRaidPlugin",
+    "telegraf.initContainerImage", "glance.switchToS3", "glance.storageClassName", "baremetalagent.zones",
+    "etcd.enableTls", "etcd.clientNodePort", "etcd.pod", "etcd.TLS", "cloudmon.CloudmonPingDuration",
+    "apiGateway.apiService.nodePort", "apiGateway.wsService.nodePort", "mysql.password", "echartsSSR.disable",
+)  # fmt: skip
 
 
 # ---- the oracle: the documented rule, written out ------------------------------------------------

@@ -2,7 +2,7 @@
 
 - `helm lint --strict` and `helm template` are clean, for the defaults and every mode (cluster-wide,
   namespaced, leader election, ServiceMonitor); bad values are refused by values.schema.json or the
-  templates. Skipped only when the helm binary is absent and CI is unset (`make test` builds it first).
+  templates. Without a built helm these tests fail, saying so (`make test` builds it first).
 - The chart's crds/ is byte for byte the generated crd/.
 - values.yaml validates against values.schema.json (a small validator for the keywords the schema uses;
   no jsonschema dependency), and the schema and values.yaml declare the same keys.
@@ -28,13 +28,11 @@ from typing import Any
 
 import pytest
 import yaml
+from repo_paths import CHART, CRD_DIR, EXAMPLE, REPO
 
-import localcluster
 from cloudpods_operator import cli, kinds, planner, settings
 from cloudpods_operator.kinds import RESOURCES
 
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "charts" / "cloudpods-operator"
 RELEASE, RELEASE_NS = "rel", "cloudpods-system"
 FULLNAME = f"{RELEASE}-cloudpods-operator"
 
@@ -47,6 +45,8 @@ Grants = dict[tuple[str, str], set[str]]
 
 @dataclass(frozen=True)
 class Helm:
+    """The helm CLI with no cluster to talk to: template and lint only, each run waited for."""
+
     binary: Path
     env: dict[str, str]
 
@@ -57,17 +57,10 @@ class Helm:
 
 
 @pytest.fixture(scope="module")
-def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    """helm with empty home directories; skips only outside CI when the binary is not built."""
-    try:
-        binary = localcluster.binaries(required=("helm",))["helm"]
-    except localcluster.BinariesMissingError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"helm is required in CI: {exc}", pytrace=False)
-        pytest.skip(f"helm not built (`make controlplane`): {exc}")
-    home = tmp_path_factory.mktemp("helm-home")
-    dirs = {var: str(home / var.lower()) for var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME")}
-    return Helm(binary, {**os.environ, **dirs, "KUBECONFIG": str(home / "no-cluster")})
+def helm(helm_binary: Path, helm_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    """helm (failing, not skipping, when not built) with homes of its own and no reachable cluster."""
+    no_cluster = tmp_path_factory.mktemp("no-cluster") / "kubeconfig"
+    return Helm(helm_binary, {**helm_env, "KUBECONFIG": str(no_cluster)})
 
 
 def _sets(sets: tuple[str, ...]) -> list[str]:
@@ -177,7 +170,7 @@ def _group_resource(kind: str) -> tuple[str, str]:
 def test_expected_grants_follow_the_code() -> None:
     """The table above, derived again from the code, so a new kind or verb there fails here first."""
     table = expected_grants()
-    example = cli.load_cluster((REPO / "examples" / "onecloudcluster.yaml").read_text(), "example")
+    example = cli.load_cluster(EXAMPLE.read_text(), "example")
     applied = {o.kind for o in planner.plan(example).objects}
     watched = {"OnecloudCluster", *kinds.OWNED_KINDS}
     for kind in watched:
@@ -397,11 +390,11 @@ def test_chart_metadata() -> None:
 
 
 def test_chart_crds_are_the_generated_crd() -> None:
-    generated = sorted(p.name for p in (REPO / "crd").iterdir())
+    generated = sorted(p.name for p in CRD_DIR.iterdir())
     shipped = sorted(p.name for p in (CHART / "crds").iterdir())
     assert shipped == generated
     for name in generated:
-        assert (CHART / "crds" / name).read_bytes() == (REPO / "crd" / name).read_bytes(), (
+        assert (CHART / "crds" / name).read_bytes() == (CRD_DIR / name).read_bytes(), (
             f"charts/cloudpods-operator/crds/{name} differs from crd/{name}: run `make crd`"
         )
 

@@ -9,11 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
+from repo_paths import CRD_DIR, EXAMPLE
 
 from cloudpods_operator import cli
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "onecloudcluster.yaml"
 
 HEADER = "apiVersion: onecloud.yunion.io/v1alpha1\nkind: OnecloudCluster\nmetadata:\n  name: default\n"
 
@@ -182,4 +180,4 @@ def test_non_utf8_file_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: P
 def test_crd_command_prints_the_generated_crd(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "crd")
     assert code == 0
-    assert out == (ROOT / "crd" / "onecloudclusters.onecloud.yunion.io.yaml").read_text()
+    assert out == (CRD_DIR / "onecloudclusters.onecloud.yunion.io.yaml").read_text()

@@ -5,16 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from reference_table import NESTED_REFERENCE_KEYS, REFERENCE_SPEC_KEYS
+from repo_paths import REPO
 
 from cloudpods_operator import crdgen
 from cloudpods_operator.model import IMAGE_NAME_PATTERN, IMAGE_PATTERN, REPOSITORY_PATTERN, TAG_PATTERN
 
-ROOT = Path(__file__).resolve().parents[2]
 CRD = crdgen.build_crd()
 VERSION = CRD["spec"]["versions"][0]
 SCHEMA: dict[str, Any] = VERSION["schema"]["openAPIV3Schema"]
@@ -52,12 +52,12 @@ def rendered() -> str:
     ],
 )
 def test_committed_crd_is_up_to_date(path: str) -> None:
-    committed = (ROOT / path).read_text()
+    committed = (REPO / path).read_text()
     assert committed == rendered(), f"{path} is stale: run `make crd` and commit the result"
 
 
 def test_crd_paths_are_the_committed_ones() -> None:
-    assert [p.relative_to(ROOT).as_posix() for p in crdgen.crd_paths(ROOT)] == [
+    assert [p.relative_to(REPO).as_posix() for p in crdgen.crd_paths(REPO)] == [
         "crd/onecloudclusters.onecloud.yunion.io.yaml",
         "charts/cloudpods-operator/crds/onecloudclusters.onecloud.yunion.io.yaml",
     ]
@@ -261,32 +261,6 @@ def test_cel_rules_on_spec() -> None:
 
 
 # ---- every reference key is in the schema ----------------------------------------------------------
-
-REFERENCE_SPEC_KEYS = [
-    "disableResourceManagement", "disableLocalVpc", "enableCloudNet", "enableS3Gateway", "ipv6Cluster",
-    "productVersion", "useHyperImage", "etcd", "mysql", "clickhouse", "dameng", "db_engine", "version",
-    "certSANs", "services", "minio", "imageRepository", "region", "zone", "customZones",
-    "loadBalancerEndpoint", "keystone", "regionServer", "regionDNS", "scheduler", "glance", "climc",
-    "webconsole", "logger", "yunionconf", "yunionagent", "influxdb", "victoriaMetrics", "telegraf", "monitor",
-    "apiGateway", "web", "kubeserver", "ansibleserver", "cloudnet", "cloudproxy", "cloudevent", "notify",
-    "lbagent", "hostagent", "hostdeployer", "hostimage", "baremetalagent", "s3gateway", "devtool", "meter",
-    "billing", "autoupdate", "cloudmon", "esxiagent", "itsm", "onecloudServiceOperator", "ovnNorth",
-    "vpcAgent", "cloudid", "suggestion", "monitorStack", "scheduledtask", "apiMap", "report", "echartsSSR",
-    "bastionHost", "cloudmux", "extdb", "llm", "mcpServer", "aiproxy",
-]  # fmt: skip
-
-NESTED_REFERENCE_KEYS = [
-    "keystone.slave_replicas", "keystone.db_engine", "keystone.disableTLS", "keystone.publicService.nodePort",
-    "keystone.adminService.internalOnly", "keystone.bootstrapPassword", "regionServer.dnsDomain",
-    "regionServer.service.nodePort", "regionDNS.cache_ttl", "regionDNS.in_cloud_only", "regionDNS.proxies",
-    "victoriaMetrics.rententionPeriodDays", "webconsole.Guacd.tag", "web.Overview.repository",
-    "web.Docs.imageName", "web.useHTTP", "hostagent.SdnAgent.tag", "hostagent.OvnController.repository",
-    "hostagent.HostHealth.imageName", "hostagent.OvnEncapIpDetectionMethod", "hostagent.maxUnavailableCount",
-    "lbagent.OvnController.tag", "telegraf.TelegrafRaid.tag", "telegraf.enableRaidPlugin",
-    "telegraf.initContainerImage", "glance.switchToS3", "glance.storageClassName", "baremetalagent.zones",
-    "etcd.enableTls", "etcd.clientNodePort", "etcd.pod", "etcd.TLS", "cloudmon.CloudmonPingDuration",
-    "apiGateway.apiService.nodePort", "apiGateway.wsService.nodePort", "mysql.password", "echartsSSR.disable",
-]  # fmt: skip
 
 
 def _has(path: str) -> bool:

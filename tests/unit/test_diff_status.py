@@ -7,14 +7,12 @@ from typing import Any
 
 import orjson
 import pytest
+from clusters import cluster
 
 from cloudpods_operator import diff, observed, planner, status
-from cloudpods_operator.model import OnecloudCluster
 from cloudpods_operator.observed import Cached, slim, workload_state
 
-CLUSTER = OnecloudCluster.model_validate(
-    {"metadata": {"name": "default", "namespace": "onecloud", "uid": "u-1", "generation": 3}, "spec": {}}
-)
+CLUSTER = cluster({}, uid="u-1", generation=3)
 PLAN = planner.plan(CLUSTER)
 REGION = next(o for o in PLAN.objects if o.kind == "Deployment" and o.name == "default-region")
 
@@ -98,12 +96,7 @@ def test_keyed_lists_match_by_name_atomic_lists_by_position() -> None:
 
 
 def test_prune_takes_only_our_unplanned_workloads_never_configmaps() -> None:
-    disabled = OnecloudCluster.model_validate(
-        {
-            "metadata": {"name": "default", "namespace": "onecloud", "uid": "u-1"},
-            "spec": {"glance": {"disable": True}, "productVersion": "CMP"},
-        }
-    )
+    disabled = cluster({"glance": {"disable": True}, "productVersion": "CMP"}, uid="u-1")
     plan = planner.plan(disabled)
     owned = [
         (("Deployment", "onecloud", "default-glance"), _cached_named("glance")),

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from clusters import cluster
+
 from cloudpods_operator import planner
-from cloudpods_operator.model import OnecloudCluster
 
 
 def _client_service(spec: dict[str, Any]) -> dict[str, Any]:
-    cluster = OnecloudCluster.model_validate(
-        {"metadata": {"name": "default", "namespace": "x"}, "spec": spec}
-    )
-    return next(o.body for o in planner.plan(cluster).objects if o.name == "default-etcd-client")
+    plan = planner.plan(cluster(spec, namespace="x"))
+    return next(o.body for o in plan.objects if o.name == "default-etcd-client")
 
 
 def test_client_node_port_defaults_to_30379_and_follows_the_spec() -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from clusters import catalog_images, cluster, merge, nested
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from reference_table import EDITIONS, IMAGES, PRODUCTS, Edition, expected_image
 
 from cloudpods_operator import catalog, images, planner
+from cloudpods_operator.kinds import WORKLOAD_KINDS
 from cloudpods_operator.model import (
     IMAGE_NAME_PATTERN,
     IMAGE_PATTERN,
@@ -25,7 +27,6 @@ from cloudpods_operator.model import (
     OnecloudCluster,
 )
 
-WORKLOADS = {"Deployment", "DaemonSet", "StatefulSet"}
 # Each example plans (or resolves every image) many times: report the failing example as found, unshrunk,
 # so a failure costs seconds rather than minutes; the assertion messages name the path and container.
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
@@ -80,23 +81,6 @@ editions = st.sampled_from(EDITIONS)
 
 # Every spec path a container reads (component specs and sub-specs), from the reference table.
 SOURCE_PATHS = sorted({i.source for i in IMAGES.values()})
-
-
-def nested(path: str, values: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = dict(values)
-    for key in reversed(path.split(".")):
-        out = {key: out}
-    return out
-
-
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 @st.composite
@@ -154,25 +138,6 @@ def random_specs(draw: st.DrawFn) -> dict[str, Any]:
     return spec
 
 
-def cluster(spec: dict[str, Any], edition: Edition) -> OnecloudCluster:
-    meta = {
-        "name": "default",
-        "namespace": "onecloud",
-        "annotations": {"onecloud.yunion.io/edition": edition},
-    }
-    return OnecloudCluster.model_validate({"metadata": meta, "spec": spec})
-
-
-def all_images(cl: OnecloudCluster) -> dict[tuple[str, str], str]:
-    """Every catalog container's image (components that do not run included), straight from images.py."""
-    spec, edition = cl.spec, images.edition_of(cl)
-    return {
-        (comp.name, c.name): str(images.image_for(spec, edition, comp, c.image))
-        for comp in catalog.COMPONENTS
-        for c in (*comp.containers, *comp.init_containers)
-    }
-
-
 # ---- the strategies themselves produce what the grammar allows -----------------------------------
 
 
@@ -213,9 +178,9 @@ def test_an_override_never_changes_another_spec_paths_images(
     base: dict[str, Any], edition: Edition, values: dict[str, Any], path: str
 ) -> None:
     # One path overridden: only the containers reading that path may change, and they take its values.
-    before = all_images(cluster(base, edition))
+    before = catalog_images(cluster(base, edition))
     own = _for_path(path, values, distinct=False)
-    after = all_images(cluster(merge(base, nested(path, own)), edition)) if own else before
+    after = catalog_images(cluster(merge(base, nested(path, own)), edition)) if own else before
     assert set(before) == set(after) == set(IMAGES)
     changed = {key for key in before if before[key] != after[key]}
     assert all(IMAGES[key].source == path for key in changed), (path, changed)
@@ -238,7 +203,7 @@ def test_an_override_never_changes_another_spec_paths_images(
         settings_p = _for_path(p, values, distinct=True)
         every = merge(every, nested(p, settings_p))
         table[p] = {("tag" if k == "version" else k): v for k, v in settings_p.items()}
-    found = all_images(cluster(every, edition))
+    found = catalog_images(cluster(every, edition))
     expected = {
         key: expected_image(
             fact,
@@ -293,7 +258,7 @@ def test_random_valid_specs_plan_and_every_image_is_well_formed(
     assert {c.name for c in plan.components} == {c.name for c in catalog.COMPONENTS}
     seen = 0
     for obj in plan.objects:
-        if obj.kind not in WORKLOADS:
+        if obj.kind not in WORKLOAD_KINDS:
             continue
         pod = obj.body["spec"]["template"]["spec"]
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
@@ -307,4 +272,4 @@ def test_random_valid_specs_plan_and_every_image_is_well_formed(
         for _, ref in comp.containers:
             assert images.ImageRef.parse(str(ref)) == ref or "/" in ref.name
             assert re.fullmatch(IMAGE_PATTERN, str(ref))
-    assert seen or not [o for o in plan.objects if o.kind in WORKLOADS]
+    assert seen or not [o for o in plan.objects if o.kind in WORKLOAD_KINDS]

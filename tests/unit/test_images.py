@@ -8,14 +8,13 @@ runs, and from the plan's resolved containers for components the edition or prod
 
 from __future__ import annotations
 
-import copy
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 import pytest
+from clusters import catalog_images, cluster, merge, nested, plan_for
 from reference_table import (
     DEFAULT_REPOSITORY,
     EVERYTHING_ON,
@@ -27,9 +26,8 @@ from reference_table import (
 
 from cloudpods_operator import catalog, images, planner
 from cloudpods_operator.errors import SpecError
-from cloudpods_operator.model import OnecloudCluster
+from cloudpods_operator.kinds import WORKLOAD_KINDS
 
-WORKLOADS = {"Deployment", "DaemonSet", "StatefulSet"}
 V36 = "archdev-v36"
 ZEXI = "registry.cn-beijing.aliyuncs.com/zexi"
 LOCAL = "192.168.0.1:5000/yunionio"
@@ -54,36 +52,11 @@ PINNED: dict[str, str] = {
 # ---- helpers -------------------------------------------------------------------------------------
 
 
-def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def nested(path: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """``hostagent.SdnAgent`` + values -> {"hostagent": {"SdnAgent": values}}."""
-    out: dict[str, Any] = dict(values)
-    for key in reversed(path.split(".")):
-        out = {key: out}
-    return out
-
-
-def cluster(spec: Mapping[str, Any], edition: str | None = None) -> OnecloudCluster:
-    meta: dict[str, Any] = {"name": "default", "namespace": "onecloud"}
-    if edition is not None:
-        meta["annotations"] = {"onecloud.yunion.io/edition": edition}
-    return OnecloudCluster.model_validate({"metadata": meta, "spec": dict(spec)})
-
-
 def workload_images(plan: planner.Plan) -> dict[tuple[str, str], str]:
     """(component, container) -> image, from the pod templates of the planned workloads."""
     out: dict[tuple[str, str], str] = {}
     for obj in plan.objects:
-        if obj.kind not in WORKLOADS or obj.name != f"default-{obj.component}":
+        if obj.kind not in WORKLOAD_KINDS or obj.name != f"default-{obj.component}":
             continue
         pod = obj.body["spec"]["template"]["spec"]
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
@@ -97,7 +70,7 @@ def resolved_images(plan: planner.Plan) -> dict[tuple[str, str], str]:
 
 
 def workload(plan: planner.Plan, name: str) -> dict[str, Any]:
-    found = [o.body for o in plan.objects if o.kind in WORKLOADS and o.name == name]
+    found = [o.body for o in plan.objects if o.kind in WORKLOAD_KINDS and o.name == name]
     assert len(found) == 1, f"expected one workload {name}, found {len(found)}"
     return found[0]
 
@@ -112,6 +85,8 @@ def pod_images(body: Mapping[str, Any]) -> list[str]:
 
 @dataclass(frozen=True)
 class Scenario:
+    """One image scenario: the spec it writes (over EVERYTHING_ON) and the images the table expects."""
+
     id: str
     edition: Edition
     version: str | None = None
@@ -288,22 +263,12 @@ def test_every_container_image_in_every_scenario(component: str) -> None:
 # ---- the seed scenarios, as literal strings ----------------------------------------------------
 
 
-@cache
-def _cached_plan(spec_json: str, edition: str | None) -> planner.Plan:
-    return planner.plan(cluster(json.loads(spec_json), edition))
-
-
-def plan_for(spec: Mapping[str, Any], edition: str | None = None) -> planner.Plan:
-    """Plans are pure: one per distinct (spec, edition) is enough for the whole module."""
-    return _cached_plan(json.dumps(spec, sort_keys=True), edition)
-
-
 def everything(spec: Mapping[str, Any], edition: str = "ee") -> planner.Plan:
     return plan_for(merge(dict(EVERYTHING_ON), spec), edition)
 
 
 def all_images(plan: planner.Plan) -> list[str]:
-    return [image for o in plan.objects if o.kind in WORKLOADS for image in pod_images(o.body)]
+    return [image for o in plan.objects if o.kind in WORKLOAD_KINDS for image in pod_images(o.body)]
 
 
 @pytest.mark.parametrize("edition", ["ce", "ce/support", "ee"])
@@ -350,8 +315,8 @@ def test_region_override_changes_exactly_default_region() -> None:
     assert region["metadata"]["namespace"] == "onecloud"
     assert pod_images(region) == [f"{LOCAL}/region:lzx-dev", f"{LOCAL}/region:lzx-dev"]  # init + region
     assert pod_images(workload(before, "default-region")) == [f"{DEFAULT_REPOSITORY}/region:{V36}"] * 2
-    others_before = {o.name: pod_images(o.body) for o in before.objects if o.kind in WORKLOADS}
-    others_after = {o.name: pod_images(o.body) for o in after.objects if o.kind in WORKLOADS}
+    others_before = {o.name: pod_images(o.body) for o in before.objects if o.kind in WORKLOAD_KINDS}
+    others_after = {o.name: pod_images(o.body) for o in after.objects if o.kind in WORKLOAD_KINDS}
     del others_before["default-region"], others_after["default-region"]
     assert others_after == others_before
     assert f"{DEFAULT_REPOSITORY}/keystone:{V36}" in others_after["default-keystone"]
@@ -563,20 +528,11 @@ def test_sub_spec_override_changes_exactly_its_containers(
     """Straight from images.image_for over every catalog container (cheaper than two plans; the
     scenario table above already reads these sub-spec overrides back from the pod templates)."""
     base = {"version": V36, "imageRepository": R}
-    before = catalog_images(merge(EVERYTHING_ON, base))
-    after = catalog_images(merge(merge(EVERYTHING_ON, base), spec))
+    before = catalog_images(cluster(merge(EVERYTHING_ON, base), "ee"))
+    after = catalog_images(cluster(merge(merge(EVERYTHING_ON, base), spec), "ee"))
     assert set(after) == set(before) == set(IMAGES)
     diff = {k: v for k, v in after.items() if before[k] != v}
     assert diff == changed
-
-
-def catalog_images(spec: Mapping[str, Any], edition: str = "ee") -> dict[tuple[str, str], str]:
-    cl = cluster(spec, edition)
-    return {
-        (comp.name, c.name): str(images.image_for(cl.spec, images.edition_of(cl), comp, c.image))
-        for comp in catalog.COMPONENTS
-        for c in (*comp.containers, *comp.init_containers)
-    }
 
 
 def test_telegraf_init_container_image_field_is_ignored() -> None:
@@ -617,7 +573,7 @@ def test_sidecar_pull_policy_is_forced_and_component_policy_honoured() -> None:
     policies = {
         (o.component, c["name"]): c["imagePullPolicy"]
         for o in plan.objects
-        if o.kind in WORKLOADS
+        if o.kind in WORKLOAD_KINDS
         for c in o.body["spec"]["template"]["spec"]["containers"]
     }
     assert policies[("webconsole", "web")] == "Always"

@@ -8,13 +8,12 @@ enforces, labels and owner references, nodePort conflicts, and that no secret re
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Mapping
-from functools import cache
-from typing import Any
+from typing import Any, get_args
 
 import pytest
+from clusters import cluster, plan_for
 from reference_table import (
     BY_NAME,
     COMPONENTS,
@@ -23,6 +22,7 @@ from reference_table import (
     PRODUCTS,
     Comp,
     Edition,
+    Kind,
     Product,
     component_runs,
     container_runs,
@@ -31,9 +31,8 @@ from reference_table import (
 
 from cloudpods_operator import catalog, images, observed, planner
 from cloudpods_operator.errors import SpecError
-from cloudpods_operator.model import OnecloudCluster
+from cloudpods_operator.kinds import WORKLOAD_KINDS
 
-WORKLOADS = {"Deployment", "DaemonSet", "StatefulSet"}
 VERSION = "v3.11.5"
 UID = "6f1c1f0e-0000-4000-8000-000000000001"
 
@@ -41,48 +40,22 @@ UID = "6f1c1f0e-0000-4000-8000-000000000001"
 # ---- helpers -------------------------------------------------------------------------------------
 
 
-def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(dict(base))
-    for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def cluster(
-    spec: Mapping[str, Any], edition: str | None = None, *, name: str = "default", uid: str | None = None
-) -> OnecloudCluster:
-    meta: dict[str, Any] = {"name": name, "namespace": "onecloud"}
-    if edition is not None:
-        meta["annotations"] = {"onecloud.yunion.io/edition": edition}
-    if uid is not None:
-        meta["uid"] = uid
-    return OnecloudCluster.model_validate({"metadata": meta, "spec": dict(spec)})
-
-
-@cache
-def _cached(spec_json: str, edition: str | None) -> planner.Plan:
-    return planner.plan(cluster(json.loads(spec_json), edition))
-
-
-def plan_for(spec: Mapping[str, Any], edition: str | None = None) -> planner.Plan:
-    """Plans are pure: one per distinct (spec, edition) serves the whole module."""
-    return _cached(json.dumps(spec, sort_keys=True), edition)
-
-
 def enabled(plan: planner.Plan) -> set[str]:
     return {c.name for c in plan.components if c.state is planner.State.ENABLED}
 
 
 def workloads(plan: planner.Plan) -> dict[str, dict[str, Any]]:
-    return {o.name: o.body for o in plan.objects if o.kind in WORKLOADS}
+    return {o.name: o.body for o in plan.objects if o.kind in WORKLOAD_KINDS}
 
 
 def pod(body: Mapping[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = body["spec"]["template"]["spec"]
     return spec
+
+
+def test_workload_kinds_are_the_reference_workload_kinds() -> None:
+    """These tests find workloads by kinds.WORKLOAD_KINDS: it must be exactly the kinds the reference runs."""
+    assert WORKLOAD_KINDS == set(get_args(Kind)) == {c.kind for c in COMPONENTS}
 
 
 # ---- the matrix: edition x useHyperImage x productVersion -------------------------------------
@@ -128,7 +101,7 @@ def summary_expected(comp: Comp, edition: Edition, hyper: bool, product: Product
 
 def summary_actual(plan: planner.Plan, component: str) -> dict[str, Any]:
     objs = [o for o in plan.objects if o.component == component]
-    [work] = [o.body for o in objs if o.kind in WORKLOADS]
+    [work] = [o.body for o in objs if o.kind in WORKLOAD_KINDS]
     spec = pod(work)
     return {
         "objects": sorted((o.kind, o.name) for o in objs),
@@ -355,7 +328,7 @@ def _images(plan: planner.Plan) -> dict[tuple[str, str], str]:
     return {
         (o.component, c["name"]): c["image"]
         for o in plan.objects
-        if o.kind in WORKLOADS
+        if o.kind in WORKLOAD_KINDS
         for c in [*pod(o.body).get("initContainers", []), *pod(o.body)["containers"]]
     }
 
@@ -435,7 +408,7 @@ def test_every_container_image_comes_from_the_image_planner(
     model = cluster(spec, edition).spec
     checked = 0
     for obj in plan.objects:
-        if obj.kind not in WORKLOADS:
+        if obj.kind not in WORKLOAD_KINDS:
             continue
         comp = catalog.BY_NAME[obj.component]
         by_name = {c.name: c for c in (*comp.containers, *comp.init_containers)}
@@ -585,12 +558,19 @@ def test_labels_and_owner_references(uid: str | None) -> None:
                     "blockOwnerDeletion": True,
                 }
             ], obj.key
-        if obj.kind in WORKLOADS:
+        if obj.kind in WORKLOAD_KINDS:
             assert obj.body["spec"]["selector"] == {"matchLabels": labels}
             assert obj.body["spec"]["template"]["metadata"]["labels"].items() >= labels.items()
         if obj.kind == "Service":
             assert obj.body["spec"]["selector"] == labels
-    assert kinds >= {*WORKLOADS, "Service", "ConfigMap", "PersistentVolumeClaim", "Ingress", "ServiceAccount"}
+    assert kinds >= {
+        *WORKLOAD_KINDS,
+        "Service",
+        "ConfigMap",
+        "PersistentVolumeClaim",
+        "Ingress",
+        "ServiceAccount",
+    }
 
 
 def test_object_names_follow_the_cluster_name_and_zones() -> None:

@@ -1,4 +1,8 @@
-"""The work queue's guarantees, with a fake clock: no sleeping, no flakes."""
+"""The work queue's guarantees, with a fake clock: no sleeping, no flakes.
+
+"Nothing is handed out" is checked without waiting for a timeout: a ``get()`` runs until every task is
+blocked (anyio.wait_all_tasks_blocked), and must then still be waiting.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from cloudpods_operator.workqueue import WorkQueue
 
 
 class Clock:
+    """A fake clock for the queue's delays: stands still until a test moves ``now``."""
+
     def __init__(self) -> None:
         self.now = 1000.0
 
@@ -17,9 +23,17 @@ class Clock:
 
 
 async def _get_now(q: WorkQueue[str]) -> str | None:
-    with anyio.move_on_after(0.05):
-        return await q.get()
-    return None
+    """The key ``get()`` hands out before it would have to wait, or None when it blocks."""
+    got: list[str] = []
+
+    async def take() -> None:
+        got.append(await q.get())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(take)
+        await anyio.wait_all_tasks_blocked()
+        tg.cancel_scope.cancel()
+    return got[0] if got else None
 
 
 @pytest.mark.anyio
@@ -43,9 +57,28 @@ async def test_a_key_in_progress_is_not_handed_out_and_gets_exactly_one_more_pas
     q.add("a")
     assert await _get_now(q) is None  # never to two workers at once
     q.done(key)
-    assert await q.get() == "a"
+    assert await _get_now(q) == "a"
     q.done("a")
     assert await _get_now(q) is None
+
+
+@pytest.mark.anyio
+async def test_the_blocking_check_sees_a_key_handed_out() -> None:
+    """_get_now can fail: it returns a ready key, including one that becomes ready while get() waits."""
+    q: WorkQueue[str] = WorkQueue()
+    q.add("a")
+    assert await _get_now(q) == "a"
+    got: list[str] = []
+
+    async def take() -> None:
+        got.append(await q.get())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(take)
+        await anyio.wait_all_tasks_blocked()
+        assert got == []
+        q.add("b")
+    assert got == ["b"]
 
 
 @pytest.mark.anyio
@@ -65,40 +98,46 @@ async def test_add_after_releases_the_key_when_due() -> None:
     clock = Clock()
     q: WorkQueue[str] = WorkQueue(clock=clock)
     q.add_after("a", 30)
+    assert q.delayed == 1
     assert await _get_now(q) is None
-    clock.now += 31
-    assert await q.get() == "a"
+    clock.now += 29.9
+    assert await _get_now(q) is None
+    clock.now += 0.2
+    assert await _get_now(q) == "a"
+    assert q.delayed == 0
 
 
 @pytest.mark.anyio
 async def test_waiting_workers_all_wake_and_shutdown_ends_them() -> None:
     q: WorkQueue[str] = WorkQueue()
     got: list[str] = []
+    waiting = 0
     ended = 0
 
     async def worker() -> None:
-        nonlocal ended
+        nonlocal waiting, ended
         while True:
+            waiting += 1
             try:
                 key = await q.get()
             except anyio.EndOfStream:
                 ended += 1
                 return
+            finally:
+                waiting -= 1
             got.append(key)
             q.done(key)
 
     async with anyio.create_task_group() as tg:
         for _ in range(3):
             tg.start_soon(worker)
-        await anyio.sleep(0.01)
+        await anyio.wait_all_tasks_blocked()
+        assert waiting == 3 and got == []  # every worker is blocked in get()
         for key in ("a", "b", "c"):
             q.add(key)
-        await anyio.sleep(0.01)
+        await anyio.wait_all_tasks_blocked()
+        assert sorted(got) == ["a", "b", "c"] and q.in_flight == 0
+        assert waiting == 3  # all back in get(), none lost
         q.shutdown()
     assert sorted(got) == ["a", "b", "c"]
     assert ended == 3
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

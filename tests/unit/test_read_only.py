@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from clusters import cluster
 
 from cloudpods_operator import catalog, planner
-from cloudpods_operator.model import OnecloudCluster
 
 SLAVES = ["keystone", "region", "glance", "ansibleserver", "billing", "meter"]
 
 
 def _plan(component: str, replicas: int) -> planner.Plan:
     key = catalog.BY_NAME[component].spec_key
-    doc = {
-        "metadata": {
-            "name": "default",
-            "namespace": "onecloud",
-            "annotations": {"onecloud.yunion.io/edition": "ee"},
-        },
-        "spec": {key: {"slave_replicas": replicas}},
-    }
-    return planner.plan(OnecloudCluster.model_validate(doc))
+    return planner.plan(cluster({key: {"slave_replicas": replicas}}, "ee"))
 
 
 @pytest.mark.parametrize("component", SLAVES)
