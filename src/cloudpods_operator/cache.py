@@ -8,10 +8,11 @@ At 100 clusters of ~100 objects that is a few MiB, not the ~13 KiB per object of
 
 from __future__ import annotations
 
+import base64
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
-from cloudpods_operator import catalog, kinds, render
+from cloudpods_operator import catalog, credentials, kinds, render
 from cloudpods_operator.kinds import JSON
 from cloudpods_operator.observed import Cached, ClusterKey, ObjectKey, Observed, slim, workload_state
 
@@ -39,6 +40,9 @@ class Cache:
         self.clusters: dict[ClusterKey, JSON] = {}
         self.objects: dict[ObjectKey, Cached] = {}
         self.by_owner: dict[ClusterKey, set[ObjectKey]] = defaultdict(set)
+        self.credentials: dict[ClusterKey, dict[str, str]] = {}
+        """The decoded data of each cluster's ``<cluster>-credentials``: the one Secret whose values are
+        kept (the service configs are rendered from them)."""
         self.nodes: dict[str, frozenset[str]] | None = None
         """Onecloud node labels per node; None until the (optional) Node watch has listed."""
 
@@ -151,16 +155,24 @@ class Cache:
         )
         if owner is not None:
             self.by_owner[owner].add(okey)
+            if okey[0] == "Secret" and okey[2] == credentials.secret_name(owner[1]):
+                self.credentials[owner] = _decoded(obj.get("data") or {})
         return owner
 
     def _forget(self, okey: ObjectKey) -> None:
         cached = self.objects.pop(okey, None)
         if cached is not None and cached.owner is not None:
             self.by_owner[cached.owner].discard(okey)
+            if okey[0] == "Secret" and okey[2] == credentials.secret_name(cached.owner[1]):
+                self.credentials.pop(cached.owner, None)
 
     def _enqueue_all(self, keys: Iterable[ClusterKey]) -> None:
         for key in set(keys):
             self._enqueue(key)
+
+
+def _decoded(data: dict[str, str]) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode(errors="replace") for k, v in data.items()}
 
 
 def _key(obj: JSON) -> ClusterKey:

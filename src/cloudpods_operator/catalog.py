@@ -115,6 +115,7 @@ class Container:
     readiness_port: int | None = None
     enabled_by: str | None = None
     """A boolean spec path (JSON keys) that must be true for this container to run."""
+    working_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,123 @@ class Ingress:
     http_field: str | None = None
 
 
+OptionValue = str | int | bool | tuple[str, ...]
+"""A config value; strings may hold ``${...}`` placeholders (:mod:`serviceconfig` lists them)."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key of a service config. ``when``: a spec path (JSON keys) that must be truthy, ``!path``
+    falsy, or ``product:<ProductVersion>``; a value that is one placeholder resolving to nothing is
+    left out, as the reference's YAML encoder leaves out empty strings."""
+
+    key: str
+    value: OptionValue
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The service config file a component's processes read (the reference's ``<cluster>-<type>``
+    ConfigMap, here the Secret ``<cluster>-<component>-config``: it holds passwords).
+
+    ``common``: ``service`` adds what the reference's ``SetServiceCommonOptions`` sets (region, port,
+    worker counts, keystone login, TLS, ``sql_connection``), ``identity`` keystone's base options,
+    ``none`` nothing. ``template`` is the whole text of a file that is not a Cloudpods options
+    struct (nginx, Corefile, properties), with the same placeholders."""
+
+    path: str
+    common: Literal["service", "identity", "none"] = "service"
+    application_id: str | None = None
+    tls: bool = True
+    options: tuple[Option, ...] = ()
+    template: str | None = None
+    template_ee: str | None = None
+    """The template in editions ee and ce/support (web's dashboard)."""
+
+    @property
+    def mount_dir(self) -> str:
+        return self.path.rsplit("/", 1)[0]
+
+    @property
+    def file_name(self) -> str:
+        return self.path.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class Account:
+    """One entry of the reference's cluster config (``OnecloudClusterConfig``): a keystone service
+    account and/or a database, shared by the components that name it. Passwords live in the
+    credentials Secret as ``<key>.keystone-password``, ``<key>.db-password`` and
+    ``<key>.clickhouse-password``."""
+
+    key: str
+    port: int
+    username: str | None = None
+    database: str | None = None
+    db_user: str | None = None
+    clickhouse: bool = False
+
+    @property
+    def password_keys(self) -> tuple[str, ...]:
+        keys = [f"{self.key}.keystone-password"] if self.username else []
+        if self.database:
+            keys.append(f"{self.key}.db-password")
+        if self.clickhouse:
+            keys.append(f"{self.key}.clickhouse-password")
+        return tuple(keys)
+
+
+def _accounts() -> dict[str, Account]:
+    """The reference's defaults (defaults.go:795-864, constants.go): key, username, port, DB, DB user."""
+    with_db = (
+        ("region", "regionadmin", 30888, "yunioncloud", "yunioncloud"),
+        ("glance", "glance", 30292, "glance", "glance"),
+        ("logger", "loggeradmin", 30999, "yunionlogger", "yunionlogger"),
+        ("yunionagent", "yunionagent", 30898, "yunionagent", "yunionagent"),
+        ("yunionconf", "yunionconf", 30889, "yunionconf", "yunionconf"),
+        ("kubeserver", "kubeserver", 30442, "kubeserver", "kubeserver"),
+        ("ansibleserver", "ansibleadmin", 30890, "yunionansible", "yunionansible"),
+        ("cloudnet", "cloudnetadmin", 30891, "yunioncloudnet", "yunioncloudnet"),
+        ("cloudproxy", "cloudproxyadmin", 30882, "yunioncloudproxy", "yunioncloudproxy"),
+        ("cloudevent", "cloudeventadmin", 30892, "yunioncloudevent", "yunioncloudevent"),
+        ("notify", "notify", 30777, "notify", "notify"),
+        ("devtool", "devtooladmin", 30997, "devtool", "devtool"),
+        ("meter", "meterdocker", 30909, "yunionmeter", "yunionmeter"),
+        ("billing", "billingadmin", 30404, "yunionbilling", "yunionbilling"),
+        ("monitor", "monitoradmin", 30093, "monitor", "yunionmonitor"),
+        ("suggestion", "suggestion", 30987, "suggestion", "suggestion"),
+        ("itsm", "itsm", 30595, "itsm", "itsm"),
+        ("cloudid", "cloudidadmin", 30893, "yunioncloudid", "yunioncloudid"),
+        ("webconsole", "webconsole", 30899, "webconsole", "webconsole"),
+        ("report", "report", 30967, "report", "report"),
+        ("autoupdate", "autoupdate", 30981, "autoupdate", "autoupdate"),
+        ("bastionHost", "bastionhost", 30983, "bastionhost", "bastionhost"),
+        ("extdb", "extdb", 30991, "extdb", "extdb"),
+        ("llm", "llmadmin", 31512, "llm", "llm"),
+        ("aiproxy", "aiproxy-admin", 31513, "aiproxy", "aiproxy"),
+    )
+    without_db = (
+        ("apiGateway", "yunionapi", 30300),
+        ("host", "hostadmin", 8885),
+        ("baremetal", "baremetal", 8879),
+        ("s3gateway", "s3gatewayadm", 30884),
+        ("esxiagent", "esxiagent", 30883),
+        ("vpcagent", "vpcagentadmin", 30932),
+        ("onecloudServiceOperator", "osOperator", 30885),
+        ("lbagent", "lbagentadm", 8895),
+        ("mcpServer", "mcp-server-admin", 30876),
+        ("cloudmon", "cloudmon", 30931),
+    )
+    accounts = [Account(k, p, u, d, du, clickhouse=True) for k, u, p, d, du in with_db]
+    accounts += [Account(k, p, u) for k, u, p in without_db]
+    accounts.append(Account("keystone", 30500, None, "keystone", "keystone", clickhouse=True))
+    return {a.key: a for a in accounts}
+
+
+ACCOUNTS: dict[str, Account] = _accounts()
+
+
 @dataclass(frozen=True)
 class Volume:
     """The component's data PVC: default size (``requests.storage`` wins) and mount path.
@@ -195,7 +313,14 @@ class Component:
     edition: EditionGate | None = None
     feature: Feature | None = None
     services: tuple[Service, ...] = ()
-    config: bool = True
+    config: Config | None = None
+    account: str | None = None
+    """The :data:`ACCOUNTS` entry it logs in with and whose database it uses."""
+    owns_account: bool = True
+    config_from: str | None = None
+    """Mounts this component's config instead of one of its own (the host sub-DaemonSets read host's)."""
+    """Whether this component's database and keystone account are its own to create (scheduler uses
+    region's and creates neither)."""
     pvc: Volume | None = None
     ingress: Ingress | None = None
     node_label: str | None = CONTROLLER_LABEL
@@ -206,10 +331,6 @@ class Component:
     service_account: bool = False
     etcd_tls: bool = False
     db: str | None = None
-    db_user: str | None = None
-    """The MySQL user when it differs from the database name."""
-    keystone_user: str | None = None
-    """The keystone service account the component logs in with (the reference's cluster config, §5)."""
     needs_keystone: bool = True
     waits_for: tuple[str, ...] = ()
     placement_key: str | None = None
@@ -229,29 +350,21 @@ class Component:
     extra_labels: tuple[tuple[str, str], ...] = field(default=())
 
     @property
-    def config_path(self) -> str:
-        """The ``--config`` path in the reference's commands; render points it at the mounted ConfigMap."""
-        return f"/etc/yunion/{self.name}.conf"
-
-    @property
     def own_spec_key(self) -> str:
         """The top-level spec key of the component (``hostagent`` for ``hostagent.SdnAgent``)."""
         return self.spec_key.split(".")[0]
 
     @property
-    def database_user(self) -> str | None:
-        """The MySQL user: ``db_user`` when set, else the database name; None without a database."""
-        return self.db_user or self.db
+    def keystone_user(self) -> str | None:
+        """The keystone service account it logs in with (its account's username)."""
+        account = ACCOUNTS.get(self.account or "")
+        return account.username if account else None
 
     @property
-    def credential_keys(self) -> tuple[str, ...]:
-        """The keys of ``<cluster>-credentials`` this component may read, and nothing else."""
-        keys = []
-        if self.db:
-            keys.append(f"{self.name}.db-password")
-        if self.keystone_user:
-            keys.append(f"{self.name}.keystone-password")
-        return tuple(keys)
+    def database_user(self) -> str | None:
+        """The MySQL user of the database it ensures (None without one)."""
+        account = ACCOUNTS.get(self.account or "")
+        return (account.db_user if account else None) if self.db else None
 
     @property
     def placement_spec_key(self) -> str:
@@ -339,6 +452,7 @@ def _host_ds(
     node_label: str = HOST_LABEL,
     host_paths: tuple[str, ...] = OVS_PATHS,
     letters: str = "FELA",
+    **kw: object,
 ) -> Component:
     """A host sub-DaemonSet driven by a ``hostagent`` sub-spec."""
     return Component(
@@ -351,15 +465,14 @@ def _host_ds(
         ),
         products=products(letters),
         feature=feature,
-        config=False,
         node_label=node_label,
         host_network=True,
         host_pid=True,
         host_paths=host_paths,
         needs_keystone=False,
         waits_for=waits_for,
-        placement_key="hostagent",
         max_unavailable=3,
+        **({"placement_key": "hostagent"} | kw),  # type: ignore[arg-type]
     )
 
 
@@ -395,7 +508,6 @@ COMPONENTS: tuple[Component, ...] = (
                 suffix="-client",
             ),
         ),
-        config=False,
         products=products("FCELA"),
         needs_keystone=False,
         notes="bare Pods from an embedded etcd-operator in the reference; a StatefulSet here",
@@ -403,6 +515,23 @@ COMPONENTS: tuple[Component, ...] = (
     # ---- the sequential group, in the reference's order
     Component(
         name="keystone",
+        account="keystone",
+        config=Config(
+            "/etc/yunion/keystone.conf",
+            common="identity",
+            application_id="identity",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=keystone&read_timeout=10&write_timeout=20&username=keystone&password=${secret:keystone.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("bootstrap_admin_user_password", "${secret:sysadmin-password}"),
+                Option("reset_admin_user_password", True),
+                Option("admin_port", 30357),
+            ),
+        ),
         spec_key="keystone",
         kind=Kind.DEPLOYMENT,
         group=SEQ,
@@ -458,7 +587,6 @@ COMPONENTS: tuple[Component, ...] = (
         ),
         products=products("FCELA"),
         services=(Service((ServicePort("api", 30428, 30428),)),),
-        config=False,
         pvc=Volume("20G", "/storage"),
         needs_keystone=False,
         recreate=True,
@@ -500,7 +628,6 @@ COMPONENTS: tuple[Component, ...] = (
             ),
         ),
         products=products("FELA"),
-        config=False,
         node_label=None,
         host_network=True,
         host_paths=("/", "/etc/telegraf"),
@@ -512,7 +639,6 @@ COMPONENTS: tuple[Component, ...] = (
         "region",
         "regionServer",
         30888,
-        keystone_user="regionadmin",
         read_only_slave=True,
         letters="FCELA",
         group=SEQ,
@@ -523,13 +649,46 @@ COMPONENTS: tuple[Component, ...] = (
         service_account=True,
         db="yunioncloud",
         dns_options=(("ndots", "2"),),
+        account="region",
+        config=Config(
+            "/etc/yunion/region.conf",
+            application_id="compute_v2",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=yunioncloud&read_timeout=10&write_timeout=20&username=yunioncloud&password=${secret:region.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("auto_sync_table", True),
+                Option("dns_domain", "${spec:regionServer.dnsDomain}"),
+                Option("dns_server", "${spec:regionServer.dnsServer|$lb}"),
+                Option("port_v2", 30888),
+                Option(
+                    "baremetal_prepare_package_url",
+                    "https://${lb}/baremetal-prepare/baremetal_prepare.tar.gz",
+                ),
+            ),
+        ),
     ),
-    _service("scheduler", "scheduler", 30887, letters="FCELA", group=SEQ),
+    _service(
+        "scheduler",
+        "scheduler",
+        30887,
+        letters="FCELA",
+        group=SEQ,
+        account="region",
+        owns_account=False,
+        config=Config(
+            "/etc/yunion/scheduler.conf",
+            application_id="scheduler",
+            options=(Option("scheduler_port", 30887),),
+        ),
+    ),
     _service(
         "kubeserver",
         "kubeserver",
         30442,
-        keystone_user="kubeserver",
         letters="FCELA",
         group=SEQ,
         hyper=False,
@@ -537,10 +696,43 @@ COMPONENTS: tuple[Component, ...] = (
         etcd_tls=True,
         service_account=True,
         db="kubeserver",
+        account="kubeserver",
+        config=Config(
+            "/etc/yunion/kubeserver.conf",
+            application_id="k8s",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=kubeserver&read_timeout=10&write_timeout=20&username=kubeserver&password=${secret:kubeserver.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("auto_sync_table", True),
+                Option("tls_cert_file", "/etc/yunion/pki/service.crt"),
+                Option("tls_private_key_file", "/etc/yunion/pki/service.key"),
+                Option("https_port", 30442),
+            ),
+        ),
     ),
     Component(
         name="webconsole",
-        keystone_user="webconsole",
+        account="webconsole",
+        config=Config(
+            "/etc/yunion/webconsole.conf",
+            application_id="webconsole",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=webconsole&read_timeout=10&write_timeout=20&username=webconsole&password=${secret:webconsole.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("auto_sync_table", True),
+                Option("ipmitool_path", "/usr/sbin/ipmitool"),
+                Option("enable_auto_login", True),
+                Option("api_server", "https://${lb}"),
+            ),
+        ),
         spec_key="webconsole",
         kind=Kind.DEPLOYMENT,
         group=SEQ,
@@ -566,7 +758,6 @@ COMPONENTS: tuple[Component, ...] = (
         "glance",
         "glance",
         30292,
-        keystone_user="glance",
         read_only_slave=True,
         letters="FCELA",
         group=SEQ,
@@ -576,9 +767,34 @@ COMPONENTS: tuple[Component, ...] = (
         host_paths=("/opt/cloud", "/var/run", "/dev"),
         pod_labels=(HOST_DEPLOYER_POD_LABEL,),
         db="glance",
+        account="glance",
+        config=Config(
+            "/etc/yunion/glance.conf",
+            application_id="image",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=glance&read_timeout=10&write_timeout=20&username=glance&password=${secret:glance.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("filesystem_store_datadir", "/opt/cloud/workspace/data/glance/images"),
+                Option("enable_torrent_service", False),
+                Option("auto_sync_table", True),
+                Option("enable_remote_executor", True, when="!product:CMP"),
+                Option("enable_remote_executor", False, when="product:CMP"),
+                Option("target_image_formats", ("qcow2", "vmdk"), when="product:CMP"),
+                Option("storage_driver", "s3", when="glance.switchToS3"),
+            ),
+        ),
     ),
     Component(
         name="region-dns",
+        account="region",
+        owns_account=False,
+        config=Config(
+            "/etc/yunion/region-dns.conf", common="none", tls=False, template="region-dns.Corefile"
+        ),
         spec_key="regionDNS",
         kind=Kind.DAEMONSET,
         group=SEQ,
@@ -597,7 +813,12 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="yunionagent",
-        keystone_user="yunionagent",
+        account="yunionagent",
+        config=Config(
+            "/etc/yunion/yunionagent.conf",
+            application_id="yunionagent",
+            options=(Option("auto_sync_table", True),),
+        ),
         spec_key="yunionagent",
         kind=Kind.DAEMONSET,
         group=SEQ,
@@ -621,16 +842,31 @@ COMPONENTS: tuple[Component, ...] = (
         "ansibleserver",
         "ansibleserver",
         30890,
-        keystone_user="ansibleadmin",
         read_only_slave=True,
         letters="FCEA",
         group=SEQ,
         container="server",
         db="yunionansible",
+        account="ansibleserver",
+        config=Config(
+            "/etc/yunion/ansibleserver.conf",
+            application_id="ansible",
+            options=(Option("auto_sync_table", True),),
+        ),
     ),
     Component(
         name="apigateway",
-        keystone_user="yunionapi",
+        account="apiGateway",
+        config=Config(
+            "/etc/yunion/apigateway.conf",
+            application_id="apigateway",
+            options=(
+                Option("ws_port", 30443),
+                Option("cors_hosts", "${spec:apiGateway.corsHosts}"),
+                Option("show_captcha", True),  # default tags of the reference's own ApiOptions struct
+                Option("enable_totp", True),
+            ),
+        ),
         spec_key="apiGateway",
         kind=Kind.DEPLOYMENT,
         group=SEQ,
@@ -665,7 +901,6 @@ COMPONENTS: tuple[Component, ...] = (
         "meter",
         "meter",
         30909,
-        keystone_user="meterdocker",
         letters="FCE",
         group=SEQ,
         init=True,
@@ -673,22 +908,57 @@ COMPONENTS: tuple[Component, ...] = (
         edition="ee",
         db="yunionmeter",
         read_only_slave=True,
+        account="meter",
+        config=Config(
+            "/etc/yunion/meter.conf",
+            application_id="meter",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=yunionmeter&read_timeout=10&write_timeout=20&username=yunionmeter&password=${secret:meter.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("billing_file_directory", "/opt/yunion/meter/billing"),
+                Option("cloudrates_file_directory", "/opt/yunion/meter/rates"),
+                Option("aws_ri_plan_id_handle", "true"),
+                Option("influxdb_meter_name", "meter_db"),
+                Option("monthly_bill", True),
+                Option("auto_sync_table", True),
+            ),
+        ),
     ),
     _service(
         "billing",
         "billing",
         30404,
-        keystone_user="billingadmin",
         letters="FCE",
         group=SEQ,
         init=True,
         edition="ee",
         db="yunionbilling",
         read_only_slave=True,
+        account="billing",
+        config=Config(
+            "/etc/yunion/billing.conf",
+            application_id="billing",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=yunionbilling&read_timeout=10&write_timeout=20&username=yunionbilling&password=${secret:billing.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+            ),
+        ),
     ),
     Component(
         name="esxi-agent",
-        keystone_user="esxiagent",
+        account="esxiagent",
+        config=Config(
+            "/etc/yunion/esxi-agent.conf",
+            options=(Option("zone", "${zone}"), Option("listen_interface", "eth0")),
+        ),
         spec_key="esxiagent",
         kind=Kind.DEPLOYMENT,
         group=SEQ,
@@ -723,10 +993,19 @@ COMPONENTS: tuple[Component, ...] = (
         products=products("FELA"),
         feature="localVpc",
         services=(Service((ServicePort("north-db", 32241, 6641), ServicePort("south-db", 32242, 6642))),),
-        config=False,
         needs_keystone=False,
     ),
-    _service("apimap", "apiMap", 31999, letters="FE", group=SEQ, default_off=True),
+    _service(
+        "apimap",
+        "apiMap",
+        31999,
+        letters="FE",
+        group=SEQ,
+        default_off=True,
+        account="region",
+        owns_account=False,
+        config=Config("/etc/yunion/apimap.conf", application_id="apimap", options=(Option("port", 31999),)),
+    ),
     _service(
         "vpcagent",
         "vpcAgent",
@@ -734,10 +1013,17 @@ COMPONENTS: tuple[Component, ...] = (
         letters="FELA",
         group=SEQ,
         feature="localVpc",
-        keystone_user="vpcagentadmin",
+        account="vpcagent",
+        config=Config(
+            "/etc/yunion/vpcagent.conf",
+            application_id="vpcagent",
+            options=(Option("ovn_north_database", "tcp:${cluster}-ovn-north:${port:ovn-north.north-db}"),),
+        ),
     ),
     Component(
         name="host-deployer",
+        account="host",
+        config_from="host",
         spec_key="hostdeployer",
         kind=Kind.DAEMONSET,
         group=SEQ,
@@ -745,12 +1031,17 @@ COMPONENTS: tuple[Component, ...] = (
             Container(
                 "host-deployer",
                 ImageRule("host-deployer"),
-                command=("/opt/yunion/bin/host-deployer", "--config", "/etc/yunion/host.conf"),
+                command=(
+                    "/opt/yunion/bin/host-deployer",
+                    "--common-config-file",
+                    "/etc/yunion/common/common.conf",
+                    "--config",
+                    "/etc/yunion/host.conf",
+                ),
                 privileged=True,
             ),
         ),
-        products=products("FE"),
-        config=False,
+        products=products("FCELA"),
         node_label=HOST_LABEL,
         host_network=True,
         host_pid=True,
@@ -764,13 +1055,33 @@ COMPONENTS: tuple[Component, ...] = (
         "host-image",
         "hostimage",
         ImageRule("host-image", pinned_tag="v1.0.8", forced_pull_policy=True),
-        ("/opt/yunion/bin/host-image", "--config", "/etc/yunion/host.conf"),
+        (
+            "/opt/yunion/bin/host-image",
+            "--common-config-file",
+            "/etc/yunion/common/common.conf",
+            "--config",
+            "/etc/yunion/host.conf",
+        ),
         host_paths=HOST_PATHS,
-        letters="FE",
+        account="host",
+        owns_account=False,
+        config_from="host",
+        placement_key="hostimage",  # HEAD: disabled only by hostimage.disable, not with hostagent
     ),
     Component(
         name="host",
-        keystone_user="hostadmin",
+        account="host",
+        config=Config(
+            "/etc/yunion/common/common.conf",
+            options=(
+                Option("enable_remote_executor", True),
+                Option("disable_security_group", "${spec:hostagent.disableSecurityGroup|false}"),
+                Option("manage_ntp_configuration", "${spec:hostagent.manageNtpConfiguration|false}"),
+                Option("host_cpu_passthrough", "${spec:hostagent.hostCpuPassthrough|true}"),
+                Option("default_qemu_version", "${spec:hostagent.defaultQemuVersion|10.0.7}"),
+                Option("disable_local_vpc", "${disable_local_vpc}"),
+            ),
+        ),
         spec_key="hostagent",
         kind=Kind.DAEMONSET,
         group=SEQ,
@@ -778,13 +1089,13 @@ COMPONENTS: tuple[Component, ...] = (
             Container(
                 "host",
                 ImageRule("host", hyper=True),
-                command=("/opt/yunion/bin/host", "--config", "/etc/yunion/host.conf"),
+                command=("/opt/yunion/bin/host", "--common-config-file", "/etc/yunion/common/common.conf"),
                 ports=(Port("api", 8885),),
                 privileged=True,
                 env=(("HOST_SYSTEM_SERVICES_OFF", "host-deployer,host_sdnagent,telegraf"),),
             ),
         ),
-        products=products("FEL"),
+        products=products("FELA"),
         node_label=HOST_LABEL,
         host_network=True,
         host_pid=True,
@@ -798,8 +1109,11 @@ COMPONENTS: tuple[Component, ...] = (
         "sdnagent",
         "hostagent.SdnAgent",
         ImageRule("sdnagent", hyper=True, source="hostagent.SdnAgent"),
-        ("/opt/yunion/bin/sdnagent", "--config", "/etc/yunion/host.conf"),
+        ("/opt/yunion/bin/sdnagent", "--common-config-file", "/etc/yunion/common/common.conf"),
         host_paths=HOST_PATHS,
+        account="host",
+        owns_account=False,
+        config_from="host",
     ),
     _host_ds(
         "host-ovn-controller",
@@ -833,25 +1147,54 @@ COMPONENTS: tuple[Component, ...] = (
         "host-health",
         "hostagent.HostHealth",
         ImageRule("host-health", pinned_tag="v0.0.4", source="hostagent.HostHealth"),
-        ("/opt/yunion/bin/host-health", "--config", "/etc/yunion/host.conf"),
+        ("/opt/yunion/bin/host-health", "--common-config-file", "/etc/yunion/common/common.conf"),
         host_paths=HOST_PATHS,
+        account="host",
+        owns_account=False,
+        config_from="host",
     ),
     _service(
         "monitor",
         "monitor",
         30093,
-        keystone_user="monitoradmin",
         letters="FCELA",
         group=SEQ,
         edition_image="ee",
         db="monitor",
-        db_user="yunionmonitor",
+        account="monitor",
+        config=Config(
+            "/etc/yunion/monitor.conf",
+            application_id="monitor",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=monitor&read_timeout=10&write_timeout=20&username=yunionmonitor&password=${secret:monitor.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("auto_sync_table", True),
+            ),
+        ),
     ),
     _service(
-        "cloudmon", "cloudmon", 30931, letters="FCE", group=SEQ, edition_image="ee", keystone_user="cloudmon"
+        "cloudmon",
+        "cloudmon",
+        30931,
+        letters="FCE",
+        group=SEQ,
+        edition_image="ee",
+        account="cloudmon",
+        config=Config("/etc/yunion/cloudmon.conf", application_id="cloudmon"),
     ),
     Component(
         name="web",
+        config=Config(
+            "/etc/nginx/conf.d/default.conf",
+            common="none",
+            tls=False,
+            template="web-ce.conf",
+            template_ee="web-ee.conf",
+        ),
         spec_key="web",
         kind=Kind.DEPLOYMENT,
         group=SEQ,
@@ -898,14 +1241,27 @@ COMPONENTS: tuple[Component, ...] = (
         "logger",
         "logger",
         30999,
-        keystone_user="loggeradmin",
         letters="FCELA",
         group=PAR,
         init=True,
         db="yunionlogger",
+        account="logger",
+        config=Config(
+            "/etc/yunion/logger.conf",
+            application_id="log",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=yunionlogger&read_timeout=10&write_timeout=20&username=yunionlogger&password=${secret:logger.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+            ),
+        ),
     ),
     Component(
         name="climc",
+        config=Config("/etc/yunion/rcadmin", common="none", tls=False, template="climc.rc"),
         spec_key="climc",
         kind=Kind.DEPLOYMENT,
         group=PAR,
@@ -931,7 +1287,6 @@ COMPONENTS: tuple[Component, ...] = (
         group=PAR,
         containers=(Container("cloudmux", ImageRule("cloudmux"), command=("tail", "-f", "/dev/null")),),
         products=products("FCE"),
-        config=False,
         needs_keystone=False,
         default_off=True,
     ),
@@ -939,83 +1294,162 @@ COMPONENTS: tuple[Component, ...] = (
         "autoupdate",
         "autoupdate",
         30981,
-        keystone_user="autoupdate",
         letters="FCELA",
         group=PAR,
         init=True,
         edition="ee",
         service_account=True,
         db="autoupdate",
+        account="autoupdate",
+        config=Config(
+            "/etc/yunion/autoupdate.conf",
+            application_id="autoupdate",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=autoupdate&read_timeout=10&write_timeout=20&username=autoupdate&password=${secret:autoupdate.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("update_server", "https://iso.yunion.cn"),
+                Option("update_check_interval_hours", 1),
+                Option("host_update_start_hour", 2),
+                Option("host_update_stop_hour", 4),
+                Option("host_update_time_zone", "Asia/Shanghai"),
+                Option("kubernetes_mode", True),
+                Option("channel", "stable"),
+            ),
+        ),
     ),
     _service(
         "cloudnet",
         "cloudnet",
         30891,
-        keystone_user="cloudnetadmin",
         letters="F",
         group=PAR,
         hyper=False,
         container="server",
         feature="enableCloudNet",
         db="yunioncloudnet",
+        account="cloudnet",
+        config=Config(
+            "/etc/yunion/cloudnet.conf", application_id="cloudnet", options=(Option("auto_sync_table", True),)
+        ),
     ),
     _service(
         "cloudproxy",
         "cloudproxy",
         30882,
-        keystone_user="cloudproxyadmin",
         letters="FCE",
         group=PAR,
         hyper=False,
         container="server",
         db="yunioncloudproxy",
+        account="cloudproxy",
+        config=Config(
+            "/etc/yunion/cloudproxy.conf",
+            application_id="cloudproxy",
+            options=(
+                Option("auto_sync_table", True),
+                Option("enable_proxy_agent", True),
+                Option("proxy_agent_id", "proxyagent0"),
+            ),
+        ),
     ),
     _service(
         "cloudevent",
         "cloudevent",
         30892,
-        keystone_user="cloudeventadmin",
         letters="FC",
         group=PAR,
         container="server",
         db="yunioncloudevent",
+        account="cloudevent",
+        config=Config(
+            "/etc/yunion/cloudevent.conf",
+            application_id="cloudevent",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=yunioncloudevent&read_timeout=10&write_timeout=20&username=yunioncloudevent&password=${secret:cloudevent.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("auto_sync_table", True),
+            ),
+        ),
     ),
     _service(
-        "devtool", "devtool", 30997, letters="FCEA", group=PAR, db="devtool", keystone_user="devtooladmin"
+        "devtool",
+        "devtool",
+        30997,
+        letters="FCEA",
+        group=PAR,
+        db="devtool",
+        account="devtool",
+        config=Config(
+            "/etc/yunion/devtool.conf", application_id="devtool", options=(Option("auto_sync_table", True),)
+        ),
     ),
     _service(
         "yunionconf",
         "yunionconf",
         30889,
-        keystone_user="yunionconf",
         letters="FCELA",
         group=PAR,
         db="yunionconf",
+        account="yunionconf",
+        config=Config(
+            "/etc/yunion/yunionconf.conf",
+            application_id="yunionconf",
+            options=(Option("auto_sync_table", True),),
+        ),
     ),
     _service(
         "s3gateway",
         "s3gateway",
         30884,
-        keystone_user="s3gatewayadm",
         letters="FC",
         group=PAR,
         hyper=False,
         feature="enableS3Gateway",
+        account="s3gateway",
+        config=Config("/etc/yunion/s3gateway.conf", application_id="s3gateway"),
     ),
     _service(
         "notify",
         "notify",
         30777,
-        keystone_user="notify",
         letters="FCELA",
         group=PAR,
         init=True,
         etcd_tls=True,
         db="notify",
+        account="notify",
+        config=Config(
+            "/etc/yunion/notify.conf",
+            application_id="notify",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=notify&read_timeout=10&write_timeout=20&username=notify&password=${secret:notify.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+            ),
+        ),
     ),
     Component(
         name="baremetal-agent",
-        keystone_user="baremetal",
+        account="baremetal",
+        config=Config(
+            "/etc/yunion/baremetal-agent.conf",
+            options=(
+                Option("zone", "${zone}"),
+                Option("auto_register_baremetal", False),
+                Option("linux_default_root_user", True),
+            ),
+        ),
         spec_key="baremetalagent",
         kind=Kind.DEPLOYMENT,
         group=PAR,
@@ -1037,7 +1471,24 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="onecloud-service-operator",
-        keystone_user="osOperator",
+        account="onecloudServiceOperator",
+        config=Config(
+            "/etc/yunion/oro.conf",
+            common="none",
+            tls=False,
+            options=(
+                Option("enable_webhooks", False),
+                Option("ap_dense", True),
+                Option("sync_period", 15),
+                Option("auth_url", "${keystone_url}"),
+                Option("admin_username", "osOperator"),
+                Option("admin_password", "${secret:onecloudServiceOperator.keystone-password}"),
+                Option("admin_project", "system"),
+                Option("admin_domain", "Default"),
+                Option("webhook_port", 0),
+                Option("enable_leader_election", False),
+            ),
+        ),
         spec_key="onecloudServiceOperator",
         kind=Kind.DEPLOYMENT,
         group=PAR,
@@ -1062,7 +1513,10 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="itsm",
-        keystone_user="itsm",
+        account="itsm",
+        config=Config(
+            "/deployments/config/application.properties", common="none", tls=False, template="itsm.properties"
+        ),
         spec_key="itsm",
         kind=Kind.DEPLOYMENT,
         group=PAR,
@@ -1083,21 +1537,29 @@ COMPONENTS: tuple[Component, ...] = (
         "cloudid",
         "cloudid",
         30893,
-        keystone_user="cloudidadmin",
         letters="FC",
         group=PAR,
         container="server",
         db="yunioncloudid",
+        account="cloudid",
+        config=Config(
+            "/etc/yunion/cloudid.conf", application_id="cloudid", options=(Option("auto_sync_table", True),)
+        ),
     ),
     _service(
         "suggestion",
         "suggestion",
         30987,
-        keystone_user="suggestion",
         letters="FCEA",
         group=PAR,
         edition="ee",
         db="suggestion",
+        account="suggestion",
+        config=Config(
+            "/etc/yunion/suggestion.conf",
+            application_id="suggestion",
+            options=(Option("auto_sync_table", True),),
+        ),
     ),
     _service(
         "scheduledtask",
@@ -1106,6 +1568,22 @@ COMPONENTS: tuple[Component, ...] = (
         letters="FCEA",
         group=PAR,
         init=True,
+        account="region",
+        owns_account=False,
+        config=Config(
+            "/etc/yunion/scheduledtask.conf",
+            application_id="scheduledtask",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=yunioncloud&read_timeout=10&write_timeout=20&username=yunioncloud&password=${secret:region.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("port", 30978),
+                Option("auto_sync_table", True),
+            ),
+        ),
     ),
     _service(
         "report",
@@ -1115,35 +1593,56 @@ COMPONENTS: tuple[Component, ...] = (
         group=PAR,
         edition="ee",
         db="report",
-        keystone_user="report",
+        account="report",
+        config=Config(
+            "/etc/yunion/report.conf",
+            application_id="report",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=report&read_timeout=10&write_timeout=20&username=report&password=${secret:report.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("auto_sync_table", True),
+            ),
+        ),
     ),
     Component(
         name="lbagent",
-        keystone_user="lbagentadm",
+        account="lbagent",
+        config=Config(
+            "/etc/yunion/common/common.conf",
+            options=(
+                Option("base_data_dir", "/opt/cloud/workspace/lbagent"),
+                Option("enable_remote_executor", True),
+                Option("disable_local_vpc", "${disable_local_vpc}"),
+            ),
+        ),
         spec_key="lbagent",
         kind=Kind.DAEMONSET,
         group=PAR,
         containers=(
+            # One container at HEAD (lbagent.go): ``lbagent.OvnController`` is accepted and builds nothing.
             Container(
                 "lbagent",
                 ImageRule("lbagent", hyper=True),
-                command=_bin("lbagent"),
+                command=(*_bin("lbagent"), "--common-config-file", "/etc/yunion/common/common.conf"),
                 privileged=True,
-            ),
-            Container(
-                "ovn-controller",
-                ImageRule("openvswitch", pinned_tag=OVS_TAG, source="lbagent.OvnController"),
-                command=("/start.sh", "controller"),
-                privileged=True,
-                capabilities=("SYS_NICE",),
-                feature="localVpc",
+                env=(
+                    ("HOST_OVN_ENCAP_IP_DETECTION_METHOD", ""),
+                    ("HOST_OVN_SOUTH_DATABASE", "tcp:${cluster}-ovn-north:32242"),
+                    ("OVN_CONTAINER_IMAGE_TAG", OVS_TAG),
+                ),
+                working_dir="/opt/cloud",
             ),
         ),
         products=products("FEA"),
         node_label=LBAGENT_LABEL,
         host_network=True,
         host_pid=True,
-        host_paths=("/etc/yunion", "/opt/cloud", "/var/run/openvswitch"),
+        host_paths=HOST_PATHS,
+        etcd_tls=True,
         max_unavailable=3,
         termination_grace_seconds=300,
     ),
@@ -1160,7 +1659,6 @@ COMPONENTS: tuple[Component, ...] = (
         products=products("FCE"),
         edition="ee",
         services=(Service((ServicePort("server", 8081, 8081, False),), cluster_ip=True),),
-        config=False,
         needs_keystone=False,
         default_off=True,
     ),
@@ -1168,31 +1666,63 @@ COMPONENTS: tuple[Component, ...] = (
         "bastionhost",
         "bastionHost",
         30983,
-        keystone_user="bastionhost",
         letters="FCE",
         group=PAR,
         init=True,
         edition="ee",
         db="bastionhost",
+        account="bastionHost",
+        config=Config("/etc/yunion/bastionhost.conf", application_id="bastionhost"),
     ),
     _service(
-        "extdb", "extdb", 30991, letters="FCE", group=PAR, edition="ee", db="extdb", keystone_user="extdb"
+        "extdb",
+        "extdb",
+        30991,
+        letters="FCE",
+        group=PAR,
+        edition="ee",
+        db="extdb",
+        account="extdb",
+        config=Config(
+            "/etc/yunion/extdb.conf",
+            application_id="extdb",
+            options=(
+                Option(
+                    "clickhouse",
+                    "tcp://${spec:clickhouse.host}:${spec:clickhouse.port|9000}?database=extdb&read_timeout=10&write_timeout=20&username=extdb&password=${secret:extdb.clickhouse-password}",
+                    when="clickhouse.host",
+                ),
+                Option("ops_log_with_clickhouse", True, when="clickhouse.host"),
+                Option("auto_sync_table", True),
+            ),
+        ),
     ),
-    _service("llm", "llm", 31512, letters="FCEA", group=PAR, db="llm", keystone_user="llmadmin"),
+    _service(
+        "llm",
+        "llm",
+        31512,
+        letters="FCEA",
+        group=PAR,
+        db="llm",
+        account="llm",
+        config=Config(
+            "/etc/yunion/llm.conf", application_id="llm", options=(Option("auto_sync_table", True),)
+        ),
+    ),
     _service(
         "mcp-server",
         "mcpServer",
         30876,
-        keystone_user="mcp-server-admin",
         letters="FCEA",
         group=PAR,
         edition_image="ee",
+        account="mcpServer",
+        config=Config("/etc/yunion/mcp-server.conf", application_id="mcp-server", tls=False),
     ),
     _service(
         "aiproxy",
         "aiproxy",
         31513,
-        keystone_user="aiproxy-admin",
         letters="FCEA",
         group=PAR,
         ingress=Ingress(
@@ -1205,6 +1735,29 @@ COMPONENTS: tuple[Component, ...] = (
             ),
         ),
         db="aiproxy",
+        account="aiproxy",
+        config=Config(
+            "/etc/yunion/aiproxy.conf",
+            application_id="aiproxy",
+            options=(
+                Option("auto_sync_table", True),
+                Option(
+                    "api_log_s3_endpoint",
+                    "http://monitor-minio.onecloud-monitoring.svc:9000",
+                    when="!monitorStack.disable",
+                ),
+                Option(
+                    "api_log_s3_access_key",
+                    "${spec:monitorStack.minio.accessKey|monitor-admin}",
+                    when="!monitorStack.disable",
+                ),
+                Option(
+                    "api_log_s3_secret_key",
+                    "${spec:monitorStack.minio.secretKey}",
+                    when="!monitorStack.disable",
+                ),
+            ),
+        ),
     ),
     # ---- in the reference's types but not run by it: planned only when enabled explicitly
     _service(
@@ -1218,8 +1771,17 @@ COMPONENTS: tuple[Component, ...] = (
         default_off=True,
         pvc=Volume("20G", "/var/lib/influxdb"),
         needs_keystone=False,
+        config=Config("/etc/yunion/influxdb.conf", common="none", tls=False, template="influxdb.conf"),
     ),
 )
 
 BY_NAME: dict[str, Component] = {c.name: c for c in COMPONENTS}
+
+
+def config_of(comp: Component) -> tuple[Component, Config] | None:
+    """The component whose config this one mounts (itself, or ``config_from``) and that config."""
+    owner = BY_NAME[comp.config_from] if comp.config_from else comp
+    return (owner, owner.config) if owner.config else None
+
+
 SPEC_KEYS: frozenset[str] = frozenset(c.spec_key.split(".")[0] for c in COMPONENTS) | {"monitorStack"}

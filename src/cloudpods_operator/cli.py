@@ -1,4 +1,5 @@
-"""Command line: ``plan`` (what would run; no cluster needed), ``crd`` (the CRD), ``run`` (the operator).
+"""Command line: ``plan`` (what would run; no cluster needed), ``crd`` (the CRD), ``run`` (the operator),
+``export-cluster-config`` (hand a cluster back to the Go operator).
 
 Bad input is one line on stderr naming the field and the reason, and exit code 2; never a traceback.
 """
@@ -6,6 +7,10 @@ Bad input is one line on stderr naming the field and the reason, and exit code 2
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
+import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +19,7 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
-from cloudpods_operator import __version__, crdgen, planner
+from cloudpods_operator import __version__, clusterconfig, crdgen, credentials, errors, kinds, planner
 from cloudpods_operator.errors import SpecError
 from cloudpods_operator.model import OnecloudCluster, describe_validation_error
 
@@ -132,6 +137,78 @@ def cmd_run(args: argparse.Namespace) -> int:
     return manager.main(args)
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def cluster_ref(text: str) -> tuple[str, str]:
+    """``NAMESPACE/NAME`` of a cluster; InputError unless both are valid Kubernetes names."""
+    namespace, slash, name = text.partition("/")
+    if not slash or not namespace or not name:
+        raise InputError(f"{text!r}: expected NAMESPACE/NAME of a cluster, e.g. onecloud/default")
+    if not _DNS_LABEL.fullmatch(namespace):
+        raise InputError(f"{text!r}: namespace {namespace!r} is not a DNS label (lowercase, digits, '-')")
+    longest = max(len(credentials.secret_name(name)), len(clusterconfig.configmap_name(name)))
+    if not _DNS_SUBDOMAIN.fullmatch(name) or longest > 253:
+        raise InputError(f"{text!r}: name {name!r} is not a DNS subdomain name of at most 238 characters")
+    return namespace, name
+
+
+async def _read_secret(kubeconfig: str | None, namespace: str, name: str) -> dict[str, str]:
+    from cloudpods_operator.kube.client import Kube  # late, as in cmd_run: plan and crd need no client
+
+    logging.getLogger("kubernetes_asyncio").setLevel(logging.ERROR)  # no "Config not found": our error says
+    kube = await Kube.connect(kubeconfig)
+    try:
+        secret = await kube.get(kinds.RESOURCES["Secret"], namespace, name)
+    finally:
+        await kube.close()
+    data: dict[str, str] = secret.get("data") or {}
+    return data
+
+
+def cmd_export_cluster_config(args: argparse.Namespace) -> int:
+    """``export-cluster-config``: the Go operator's ``<NAME>-cluster-config`` ConfigMap with the passwords
+    of ``<NAME>-credentials`` in use now, so that handing the cluster back keeps every login working.
+
+    Passwords the Secret lacks are left empty (the Go operator generates them): a note on stderr says which.
+    """
+    namespace, name = cluster_ref(args.cluster)
+    if args.kubeconfig and not Path(args.kubeconfig).is_file():
+        raise InputError(f"--kubeconfig {args.kubeconfig}: no such file")
+    import anyio  # late: the other commands need no async runtime
+
+    where = f"Secret {namespace}/{credentials.secret_name(name)}"
+    try:
+        raw = anyio.run(_read_secret, args.kubeconfig, namespace, credentials.secret_name(name))
+    except errors.NotFound:
+        raise InputError(f"{where}: not found") from None
+    except errors.OperatorError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    except Exception as exc:  # loading the kubeconfig: kubernetes_asyncio's ConfigException, OSError, ...
+        if type(exc).__name__ == "ConfigException":
+            hint = "no usable kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) nor in-cluster config"
+            raise InputError(f"{hint}: {exc}") from None
+        raise InputError(f"{where}: cannot reach the API server ({type(exc).__name__}: {exc})") from None
+    try:
+        secrets = {key: base64.b64decode(value, validate=True).decode() for key, value in raw.items()}
+    except (binascii.Error, UnicodeDecodeError, TypeError) as exc:
+        raise InputError(f"{where}: a value is not base64 of UTF-8 text ({type(exc).__name__})") from None
+    try:
+        document = clusterconfig.build(secrets)
+    except clusterconfig.ClusterConfigError as exc:
+        raise InputError(f"{where}, key {clusterconfig.CLUSTER_CONFIG_KEY}: {exc}") from None
+    missing = [] if clusterconfig.CLUSTER_CONFIG_KEY in secrets else clusterconfig.missing_passwords(secrets)
+    if missing:
+        shown = ", ".join(missing[:8]) + (", ..." if len(missing) > 8 else "")
+        sys.stderr.write(
+            f"note: {where} lacks {len(missing)} password(s) ({shown}); "
+            "they are left empty and the Go operator generates them\n"
+        )
+    sys.stdout.write(document if args.output == "yaml" else clusterconfig.manifest(name, namespace, document))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand sets ``func``; ``run``'s flags live in ``settings``, next to the fields they fill."""
     parser = argparse.ArgumentParser(prog="cloudpods-operator", description=__doc__)
@@ -154,6 +231,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_run_arguments(run)
     run.set_defaults(func=cmd_run)
+
+    export = sub.add_parser(
+        "export-cluster-config",
+        help="print the Go operator's <NAME>-cluster-config ConfigMap with the cluster's current passwords",
+    )
+    export.add_argument("cluster", metavar="NAMESPACE/NAME", help="the OnecloudCluster")
+    export.add_argument("--kubeconfig", help="default: in-cluster config, then $KUBECONFIG or ~/.kube/config")
+    export.add_argument(
+        "-o",
+        "--output",
+        choices=("configmap", "yaml"),
+        default="configmap",
+        help="configmap: a manifest for kubectl apply -f - (default); yaml: the OnecloudClusterConfig alone",
+    )
+    export.set_defaults(func=cmd_export_cluster_config)
     return parser
 
 

@@ -1,23 +1,26 @@
 """The cluster's passwords: every DB and keystone password a component needs, in one Secret.
 
-``<cluster>-credentials`` holds one key each (``<component>.db-password``,
-``<component>.keystone-password``, ``sysadmin-password``). Generated once (16 letters and
-digits, as the reference), created if missing, never rewritten. The reference keeps these in a
-ConfigMap; here no ConfigMap, Event, status field or log line holds one.
+``<cluster>-credentials`` holds one key per password of the reference's cluster config
+(``<account>.keystone-password``, ``<account>.db-password``, ``<account>.clickhouse-password``,
+``itsm.encryption-key``) and ``sysadmin-password``. Generated once (16 characters, as the
+reference), created if missing, never rewritten. The reference keeps these in a ConfigMap; here
+they reach only Secrets (the credentials and each component's config), never a ConfigMap, Event,
+status field or log line.
 """
 
 from __future__ import annotations
 
 import secrets as random_source
-import string
 
 from cloudpods_operator import catalog, render
 from cloudpods_operator.kinds import JSON
 from cloudpods_operator.model import OnecloudCluster
 
-ALPHABET = string.ascii_letters + string.digits
+FIRST = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKMNPRSTUVWXYZ"
+ALPHABET = "23456789" + FIRST
 SYSADMIN_KEY = "sysadmin-password"
 MYSQL_ROOT_KEY = "mysql-root-password"
+ITSM_KEY = "itsm.encryption-key"
 
 
 def secret_name(cluster_name: str) -> str:
@@ -26,27 +29,29 @@ def secret_name(cluster_name: str) -> str:
 
 
 def password() -> str:
-    """16 letters and digits from the OS's CSPRNG, as the reference's generator."""
-    return "".join(random_source.choice(ALPHABET) for _ in range(16))
+    """16 characters as the reference's generator makes them (no 0/1/i/l/o/I/L/O/Q, a letter first, at
+    least two digits, two lowercase and two uppercase letters), from the OS's CSPRNG instead of math/rand."""
+    while True:
+        value = random_source.choice(FIRST) + "".join(random_source.choice(ALPHABET) for _ in range(15))
+        if (
+            sum(c.isdigit() for c in value) > 1
+            and sum(c.islower() for c in value) > 1
+            and sum(c.isupper() for c in value) > 1
+        ):
+            return value
 
 
-def keys(comp: catalog.Component) -> list[str]:
-    """The keys of ``<cluster>-credentials`` one component may read, and nothing else."""
-    out = []
-    if comp.db:
-        out.append(f"{comp.name}.db-password")
-    if comp.keystone_user:
-        out.append(f"{comp.name}.keystone-password")
-    return out
+def password_keys() -> list[str]:
+    """Every password key a cluster has (DESIGN: the reference's cluster-config entries)."""
+    out = [k for account in catalog.ACCOUNTS.values() for k in account.password_keys]
+    return [*out, ITSM_KEY, SYSADMIN_KEY]
 
 
 def values(cluster: OnecloudCluster) -> dict[str, str]:
     """A fresh password for every key, the spec's bootstrap and MySQL root passwords where given."""
-    out: dict[str, str] = {}
-    for comp in catalog.COMPONENTS:
-        for key in keys(comp):
-            out[key] = password()
-    out[SYSADMIN_KEY] = cluster.spec.keystone.bootstrap_password or password()
+    out = {key: password() for key in password_keys()}
+    if cluster.spec.keystone.bootstrap_password:
+        out[SYSADMIN_KEY] = cluster.spec.keystone.bootstrap_password
     mysql = cluster.spec.mysql
     if mysql is not None and mysql.password:
         out[MYSQL_ROOT_KEY] = mysql.password

@@ -17,15 +17,25 @@ from typing import Any
 import orjson
 
 from cloudpods_operator import kinds, planner
-from cloudpods_operator.observed import Cached, ObjectKey
+from cloudpods_operator.observed import Cached, ObjectKey, secret_digest
 
 HASH_ANNOTATION = "onecloud.yunion.io/desired-hash"
 _LIST_KEYS = ("name", "mountPath", "containerPort", "uid")
 
 
+def comparable(body: dict[str, Any]) -> dict[str, Any]:
+    """What is compared and hashed: a Secret's values only as digests, as the cache keeps them."""
+    if body.get("kind") != "Secret" or "data" not in body:
+        return body
+    return {**body, "data": secret_digest(body["data"])}
+
+
 def stamped(body: dict[str, Any]) -> dict[str, Any]:
-    """The body with the hash of itself in an annotation (the hash never covers the annotation)."""
-    digest = hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+    """The body with the hash of itself in an annotation (the hash never covers the annotation, nor a
+    Secret's values: only their digests)."""
+    digest = hashlib.blake2b(
+        orjson.dumps(comparable(body), option=orjson.OPT_SORT_KEYS), digest_size=12
+    ).hexdigest()
     meta = dict(body["metadata"])
     meta["annotations"] = {**meta.get("annotations", {}), HASH_ANNOTATION: digest}
     return {**body, "metadata": meta}
@@ -61,7 +71,7 @@ def changes(desired: Iterable[planner.DesiredObject], live: dict[ObjectKey, Cach
         same_intent = (current_body["metadata"].get("annotations") or {}).get(HASH_ANNOTATION) == body[
             "metadata"
         ]["annotations"][HASH_ANNOTATION]
-        holds = covers(current_body, body)
+        holds = covers(current_body, comparable(body))
         if not (same_intent and holds):
             out.append(Change(obj, body, current, drifted=same_intent and not holds))
     return out

@@ -47,6 +47,9 @@ class Resource:
     prunable: bool = False
     """Deleted when the plan no longer wants it (ConfigMaps, Secrets and PVCs never are)."""
     rollout: Rollout | None = None
+    retired: bool = False
+    """Objects of this kind that a newer form replaced (a service config that moved into a Secret) are
+    deleted once nothing refers to them."""
 
     def path(
         self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
@@ -90,7 +93,7 @@ RESOURCES: dict[str, Resource] = {
             rollout=Rollout.REVISION,
         ),
         Resource("Service", "v1", "services", owned=True, prunable=True),
-        Resource("ConfigMap", "v1", "configmaps", owned=True),
+        Resource("ConfigMap", "v1", "configmaps", owned=True, retired=True),
         Resource("Secret", "v1", "secrets", owned=True),
         Resource("ServiceAccount", "v1", "serviceaccounts", owned=True, prunable=True),
         Resource("PersistentVolumeClaim", "v1", "persistentvolumeclaims", owned=True),

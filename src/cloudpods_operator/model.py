@@ -552,6 +552,9 @@ def lookup(node: BaseModel | None, path: str) -> object:
     or the model has no such key (a unit test checks that every path in the catalog exists)."""
     value: object = node
     for key in path.split("."):
+        if isinstance(value, dict):  # free-form JSON kept verbatim (monitorStack, affinity)
+            value = value.get(key)
+            continue
         if not isinstance(value, BaseModel):
             return None
         name = field_name(type(value), key)

@@ -7,6 +7,7 @@ The cache (:mod:`cache`) turns watch events into these; the planner reads :class
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,15 +95,23 @@ _KEPT_METADATA = ("name", "namespace", "uid", "labels", "annotations", "ownerRef
 
 
 def slim(obj: JSON) -> bytes:
-    """What a diff needs of an object: identity, labels, annotations, spec/data; never a Secret's data."""
+    """What a diff needs of an object: identity, labels, annotations, spec/data; a Secret's data only as
+    digests (:func:`secret_digest`)."""
     meta = obj.get("metadata", {})
     out: dict[str, Any] = {
         "apiVersion": obj.get("apiVersion"),
         "kind": obj.get("kind"),
         "metadata": {k: meta[k] for k in _KEPT_METADATA if k in meta},
     }
-    if obj.get("kind") != "Secret":
-        for key in ("spec", "data"):
-            if key in obj:
-                out[key] = obj[key]
+    for key in ("spec", "data"):
+        if key in obj:
+            out[key] = obj[key]
+    if obj.get("kind") == "Secret":
+        out["data"] = secret_digest(obj.get("data") or {})
+        out["type"] = obj.get("type", "Opaque")
     return orjson.dumps(out)
+
+
+def secret_digest(data: dict[str, str]) -> dict[str, str]:
+    """A Secret's data as digests: enough to see that a value changed, nothing to learn it from."""
+    return {k: "sha256:" + hashlib.sha256(str(v).encode()).hexdigest() for k, v in data.items()}

@@ -7,6 +7,7 @@ decided here too, and a gated component is reported as waiting rather than faile
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -14,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from cloudpods_operator import catalog, images, kinds, render
+from cloudpods_operator import catalog, images, kinds, render, serviceconfig
 from cloudpods_operator.errors import SpecError
 from cloudpods_operator.model import (
     DeploymentSpec,
@@ -218,12 +219,22 @@ def _replicas(
     return render.desired_replicas(placement)
 
 
+def _config_text(
+    ctx: render.Context, comp: catalog.Component, zone: str | None, secrets: Mapping[str, str] | None
+) -> str | None:
+    config = catalog.config_of(comp)
+    if config is None:
+        return None
+    return serviceconfig.text(ctx, config[0], secrets, zone if config[0] is comp else None)
+
+
 def _objects(
     ctx: render.Context,
     comp: catalog.Component,
     resolved: list[tuple[catalog.Container, images.ImageRef]],
     inits: list[tuple[catalog.Container, images.ImageRef]],
     observed: Observed | None,
+    secrets: Mapping[str, str] | None,
 ) -> tuple[tuple[str, ...], list[DesiredObject]]:
     spec = ctx.spec
     placement = placement_of(spec, comp)
@@ -237,17 +248,16 @@ def _objects(
 
     objects: list[DesiredObject] = []
     names: list[str] = []
-    port = comp.containers[0].ports[0].port if comp.containers[0].ports else 0
     for zone in _zones(ctx, comp):
         name = ctx.object_name(comp.name, zone)
         names.append(name)
-        if comp.config:
-            objects.append(
-                DesiredObject(comp.name, _renamed(render.render_config_map(ctx, comp, port), name))
-            )
+        text = _config_text(ctx, comp, zone, secrets)
+        if comp.config and text is not None:
+            objects.append(DesiredObject(comp.name, render.render_config_secret(ctx, comp, name, text)))
         if comp.pvc:
             objects.append(DesiredObject(comp.name, _renamed(render.render_pvc(ctx, comp, own), name), True))
-        template = render.render_pod(ctx, comp, built(resolved), built(inits), placement, name)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16] if text is not None else None
+        template = render.render_pod(ctx, comp, built(resolved), built(inits), placement, name, digest)
         workload = render.render_workload(
             ctx, comp, name, template, placement, replicas=_replicas(ctx, comp, placement, observed)
         )
@@ -269,8 +279,13 @@ def _renamed(body: dict[str, Any], name: str) -> dict[str, Any]:
     return body
 
 
-def plan(cluster: OnecloudCluster, observed: Observed | None = None) -> Plan:
-    """Every component of the catalog, each enabled (with its objects), disabled or waiting (with why)."""
+def plan(
+    cluster: OnecloudCluster, observed: Observed | None = None, secrets: Mapping[str, str] | None = None
+) -> Plan:
+    """Every component of the catalog, each enabled (with its objects), disabled or waiting (with why).
+
+    ``secrets`` is the data of ``<cluster>-credentials``; without it (offline ``plan``) the configs
+    carry ``<secret:KEY>`` placeholders where the passwords would be."""
     ctx = render.Context(cluster, images.edition_of(cluster))
     resolved = {}
     for comp in catalog.COMPONENTS:
@@ -291,7 +306,7 @@ def plan(cluster: OnecloudCluster, observed: Observed | None = None) -> Plan:
         containers = tuple((c.name, ref) for c, ref in (*mains, *inits))
         reason = reasons[comp.name]
         if reason is not None:
-            kept = {"ConfigMap", "PersistentVolumeClaim"}
+            kept = {"Secret", "ConfigMap", "PersistentVolumeClaim"}
             if not reason.startswith("not part of productVersion"):
                 kept.add("Service")
             plans.append(
@@ -300,7 +315,7 @@ def plan(cluster: OnecloudCluster, observed: Observed | None = None) -> Plan:
                 )
             )
             continue
-        names, objects = _objects(ctx, comp, mains, inits, observed)
+        names, objects = _objects(ctx, comp, mains, inits, observed, secrets)
         waiting = _waiting_reason(ctx.spec, comp, observed, expected, name_of)
         if waiting is not None:
             plans.append(

@@ -113,14 +113,22 @@ class Reconciler:
         if raw is None:
             return None
         logger = logging.LoggerAdapter(log, {"cluster": f"{key[0]}/{key[1]}"})
+        secrets = self._complete_credentials(key)
         try:
             cluster = OnecloudCluster.model_validate({k: v for k, v in raw.items() if k != "status"})
-            plan = planner.plan(cluster, self.cache.observed(key))
+            plan = planner.plan(cluster, self.cache.observed(key), secrets)  # None: placeholders
         except ValidationError as exc:
             return await self._spec_error(raw, "InvalidSpec", describe_validation_error(exc), logger)
         except errors.SpecError as exc:
             return await self._spec_error(raw, "InvalidSpec", str(exc), logger)
-        await self._ensure_secrets(cluster)
+        if secrets is None or any(
+            n not in self._secret_names(key) for n in certificates.secret_names(key[1])
+        ):
+            await self._ensure_secrets(cluster)  # a spec error above touched nothing, Secrets included
+            secrets = self._complete_credentials(key)
+            if secrets is None:
+                raise errors.TransientError("the credentials Secret was not stored; retrying")
+            plan = planner.plan(cluster, self.cache.observed(key), secrets)
         outcome = Outcome()
         await self._apply(plan, outcome, logger)
         await self._prune(plan, key, cluster.metadata.uid or "", outcome, logger)
@@ -129,12 +137,37 @@ class Reconciler:
 
     # ---- steps -------------------------------------------------------------------------------
 
+    def _secret_names(self, key: ClusterKey) -> set[str]:
+        return {k[2] for k, _ in self.cache.owned_by(key) if k[0] == "Secret"}
+
+    def _complete_credentials(self, key: ClusterKey) -> dict[str, str] | None:
+        """The cluster's credentials when the Secret holds every key the configs need, else None."""
+        held = self.cache.credentials.get(key)
+        if held is None or any(k not in held for k in credentials.password_keys()):
+            return None
+        return held
+
     async def _ensure_secrets(self, cluster: OnecloudCluster) -> None:
-        """Create the cluster's Secrets that do not exist yet; never rewrite one that does."""
+        """Create the cluster's Secrets that do not exist yet, and add the keys a credentials Secret lacks
+        (a deleted key is regenerated); never change a value that exists."""
         namespace, name = cluster.metadata.namespace or "default", cluster.metadata.name
         bodies: list[JSON] = []
-        if self.cache.get("Secret", namespace, credentials.secret_name(name)) is None:
+        held = self.cache.credentials.get((namespace, name))
+        secret_name = credentials.secret_name(name)
+        if held is None and self.cache.get("Secret", namespace, secret_name) is None:
             bodies.append(credentials.generate(cluster))
+        elif held is not None:
+            fresh = credentials.generate(cluster)["data"]
+            added = {k: v for k, v in fresh.items() if k not in held}
+            if added:
+                patched = await self.kube.merge_patch(
+                    kinds.RESOURCES["Secret"],
+                    namespace,
+                    secret_name,
+                    {"data": added},
+                    field_manager=self.field_manager,
+                )
+                await self.cache.remember(patched)
         missing = {
             n for n in certificates.secret_names(name) if self.cache.get("Secret", namespace, n) is None
         }

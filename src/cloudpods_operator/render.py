@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-import orjson
 from pydantic import BaseModel
 
 from cloudpods_operator import catalog, kinds
@@ -33,9 +32,9 @@ from cloudpods_operator.model import (
 )
 
 MANAGED_BY = "onecloud-operator"  # the reference's value: selectors are immutable, adoption needs the same
-CREDENTIALS_MOUNT = "/etc/yunion/credentials"
 PKI_MOUNT = "/etc/yunion/pki"
 ETCD_TLS_MOUNT = "/etc/etcdtls/operator/etcd-tls"
+CONFIG_HASH_ANNOTATION = "onecloud.yunion.io/config-hash"
 DEFAULT_TOLERATIONS: tuple[JSON, ...] = tuple(
     {"key": f"node-role.kubernetes.io/{role}", "effect": "NoSchedule"}
     for role in ("master", "controlplane", "control-plane")
@@ -120,18 +119,19 @@ def _resources(requests: ResourceAmounts | None, limits: ResourceAmounts | None)
 
 
 def _mounts(ctx: Context, comp: catalog.Component) -> list[JSON]:
-    mounts: list[JSON] = []
-    if comp.config:
-        mounts.append({"name": "config", "mountPath": "/etc/yunion/config", "readOnly": True})
+    """Host paths first: the config and certificates mount over parts of a host's /etc/yunion."""
+    mounts: list[JSON] = [
+        {"name": _host_volume_name(p), "mountPath": _host_mount(p)} for p in comp.host_paths
+    ]
+    config = catalog.config_of(comp)
+    if config:
+        mounts.append({"name": "config", "mountPath": config[1].mount_dir, "readOnly": True})
     if comp.kind is not catalog.Kind.STATEFULSET:
         mounts.append({"name": "certs", "mountPath": PKI_MOUNT, "readOnly": True})
-    if comp.credential_keys:
-        mounts.append({"name": "credentials", "mountPath": CREDENTIALS_MOUNT, "readOnly": True})
     if comp.etcd_tls and _etcd_tls(ctx):
         mounts.append({"name": "etcd-client-tls", "mountPath": ETCD_TLS_MOUNT, "readOnly": True})
     if comp.pvc:
         mounts.append({"name": "data", "mountPath": comp.pvc.mount})
-    mounts.extend({"name": _host_volume_name(p), "mountPath": _host_mount(p)} for p in comp.host_paths)
     if comp.kind is catalog.Kind.STATEFULSET:
         mounts.append({"name": "data", "mountPath": "/var/etcd"})
     return mounts
@@ -160,17 +160,20 @@ def render_container(
 ) -> JSON:
     """One container with its resolved image; the service config is read from the mounted file."""
     body: JSON = {"name": container.name, "image": str(image), "imagePullPolicy": pull_policy}
-    command = list(container.command)
-    if command and comp.config and command[-1] == comp.config_path:
-        command[-1] = f"/etc/yunion/config/{comp.name}.conf"
-    if command:
-        body["command"] = command
+    if container.command:
+        body["command"] = list(container.command)
+    if container.working_dir:
+        body["workingDir"] = container.working_dir
     if container.ports:
         body["ports"] = [
             {"name": p.name, "containerPort": p.port, "protocol": p.protocol} for p in container.ports
         ]
     if container.env:
-        body["env"] = [{"name": k, "value": v} for k, v in container.env]
+        # An empty value is left out, as the API server stores it (else it would read as drift forever).
+        body["env"] = [
+            {"name": k, "value": v.replace("${cluster}", ctx.name)} if v else {"name": k}
+            for k, v in container.env
+        ]
     body["volumeMounts"] = _mounts(ctx, comp)
     security: JSON = {}
     if container.privileged:
@@ -199,28 +202,15 @@ def render_container(
 
 def _volumes(ctx: Context, comp: catalog.Component, name: str) -> list[JSON]:
     volumes: list[JSON] = []
-    if comp.config:
+    config = catalog.config_of(comp)
+    if config:
+        owner = name if config[0] is comp else ctx.object_name(config[0].name)
+        items = [{"key": "config", "path": config[1].file_name}]
         volumes.append(
-            {
-                "name": "config",
-                "configMap": {
-                    "name": name,
-                    "items": [{"key": "config", "path": f"{comp.name}.conf"}],
-                },
-            }
+            {"name": "config", "secret": {"secretName": config_secret_name(owner), "items": items}}
         )
     if comp.kind is not catalog.Kind.STATEFULSET:
         volumes.append({"name": "certs", "secret": {"secretName": f"{ctx.name}-certs"}})
-    if comp.credential_keys:
-        volumes.append(
-            {
-                "name": "credentials",
-                "secret": {
-                    "secretName": f"{ctx.name}-credentials",
-                    "items": [{"key": key, "path": key} for key in comp.credential_keys],
-                },
-            }
-        )
     if comp.etcd_tls and _etcd_tls(ctx):
         volumes.append({"name": "etcd-client-tls", "secret": {"secretName": f"{ctx.name}-etcd-client"}})
     if comp.pvc:
@@ -265,12 +255,19 @@ def render_pod(
     init_containers: list[JSON],
     placement: _Placement,
     name: str,
+    config_hash: str | None = None,
 ) -> JSON:
-    """``name`` is the workload's: per-zone agents read their own zone's ConfigMap and PVC."""
+    """``name`` is the workload's: per-zone agents read their own zone's config and PVC.
+
+    ``config_hash`` (a digest of the config file) in the template rolls the pods when their config
+    changes, a rotated password included."""
     labels = selector_labels(ctx.name, comp.name) | {label: "" for label in comp.pod_labels}
     template_meta: JSON = {"labels": labels}
-    if placement.annotations:
-        template_meta["annotations"] = dict(placement.annotations)
+    annotations = dict(placement.annotations or {})
+    if config_hash:
+        annotations[CONFIG_HASH_ANNOTATION] = config_hash
+    if annotations:
+        template_meta["annotations"] = annotations
     pod: JSON = {"containers": containers}
     if init_containers:
         pod["initContainers"] = init_containers
@@ -472,52 +469,16 @@ def _node_port(own: BaseModel | None, sp: catalog.ServicePort) -> int | None:
     return int(value) if isinstance(value, int) and value else sp.fixed_node_port
 
 
-def render_config_map(ctx: Context, comp: catalog.Component, port: int) -> JSON:
-    # JSON is YAML: the services' YAML parsers read it, and it renders ~50x faster than PyYAML (every
-    # reconcile plans every component, so this is the planner's hot path).
-    """The component's service config, key ``config``."""
-    flags = orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2
-    options = orjson.dumps(service_options(ctx, comp, port), option=flags)
-    data = {"config": options.decode() + "\n"}
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": metadata(ctx, ctx.object_name(comp.name), comp.name),
-        "data": data,
-    }
+def config_secret_name(workload: str) -> str:
+    """``<workload>-config``: the config holds passwords, so it is a Secret, never a ConfigMap."""
+    return f"{workload}-config"
 
 
-def service_options(ctx: Context, comp: catalog.Component, port: int) -> dict[str, object]:
-    """The service's options without a single secret: passwords are files under the credentials mount."""
-    spec = ctx.spec
-    options: dict[str, object] = {
-        "region": spec.region or "region0",
-        "zone": spec.zone or "zone0",
-        "address": "0.0.0.0",
-        "port": port,
-        "log_level": "info",
-        "enable_ssl": True,
-        "ssl_certfile": f"{PKI_MOUNT}/service.crt",
-        "ssl_keyfile": f"{PKI_MOUNT}/service.key",
-        "ssl_ca_certs": f"{PKI_MOUNT}/ca.crt",
-        "auth_uri": f"https://{ctx.object_name(catalog.IDENTITY)}:30357/v3",
-        "admin_project": "system",
-        "admin_project_domain": "Default",
-        "admin_domain": "Default",
-    }
-    if comp.keystone_user:
-        options["admin_user"] = comp.keystone_user
-        options["admin_password_file"] = f"{CREDENTIALS_MOUNT}/{comp.name}.keystone-password"
-    if comp.db:
-        mysql = spec.mysql
-        host = (mysql.host if mysql else None) or "mysql"
-        db_port = (mysql.port if mysql else None) or 3306
-        db_user = comp.database_user
-        options["sql_connection"] = f"mysql+pymysql://{db_user}@{host}:{db_port}/{comp.db}?charset=utf8"
-        options["sql_password_file"] = f"{CREDENTIALS_MOUNT}/{comp.name}.db-password"
-    if spec.load_balancer_endpoint:
-        options["api_server"] = f"https://{spec.load_balancer_endpoint}"
-    return options
+def render_config_secret(ctx: Context, comp: catalog.Component, workload: str, text: str) -> JSON:
+    """The service config file as Secret ``<workload>-config``, key ``config``."""
+    body = render_secret(ctx.cluster, config_secret_name(workload), {"config": text.encode()})
+    body["metadata"]["labels"] = selector_labels(ctx.name, comp.name)
+    return body
 
 
 def render_pvc(ctx: Context, comp: catalog.Component, own: BaseModel | None) -> JSON:

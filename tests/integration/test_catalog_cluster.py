@@ -150,5 +150,19 @@ def test_no_secret_value_in_configmaps_events_status_or_logs(cloud: Cloud, kubec
     for where, text in haystacks.items():
         for secret in secrets:
             assert secret not in text, f"a password leaked into {where}"
-    config = cloud.get("configmap", "default-region")["data"]["config"]
-    assert "sql_password_file" in config and "mysql+pymysql://yunioncloud@mysql:3306/yunioncloud" in config
+    # The passwords are where the services read them: in each component's config Secret, mounted.
+    values = {k: base64.b64decode(v).decode() for k, v in credentials["data"].items()}
+    config = json.loads(base64.b64decode(cloud.get("secret", "default-region-config")["data"]["config"]))
+    assert config["admin_password"] == values["region.keystone-password"]
+    db = values["region.db-password"]
+    assert config["sql_connection"].startswith(f"mysql+pymysql://yunioncloud:{db}@mysql:3306/yunioncloud?")
+    keystone = json.loads(base64.b64decode(cloud.get("secret", "default-keystone-config")["data"]["config"]))
+    assert keystone["bootstrap_admin_user_password"] == BOOTSTRAP_PASSWORD
+    pod = cloud.get("deployment", "default-region")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "config")
+    assert volume["secret"]["secretName"] == "default-region-config"
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "config")
+    assert (mount["mountPath"], volume["secret"]["items"]) == (
+        "/etc/yunion",
+        [{"key": "config", "path": "region.conf"}],
+    )

@@ -290,27 +290,25 @@ COMPONENTS: tuple[Comp, ...] = (
         "lbagent",
         "DaemonSet",
         "FEA",
-        (
-            Image("lbagent", "lbagent", "lbagent", hyper=True),
-            Image("ovn-controller", "lbagent.OvnController", "openvswitch", pinned=OVS, when="localVpc"),
-        ),
+        # HEAD f4a26910 (cloudpods-operator.md appendix): one container; lbagent.OvnController builds none.
+        (Image("lbagent", "lbagent", "lbagent", hyper=True),),
     ),
     Comp(
         "host",
         "hostagent",
         "DaemonSet",
-        "FEL",
+        "FELA",  # HEAD: the host family runs in FullStack, Edge, LightEdge and AI
         (Image("host", "hostagent", "host", hyper=True),),
     ),
     Comp(
         "host-deployer",
         "hostdeployer",
         "DaemonSet",
-        "FE",
+        "FCELA",  # HEAD: all five product versions
         (Image("host-deployer", "hostdeployer", "host-deployer"),),
         config_map=False,
     ),
-    _host_ds("host-image", "host-image", "hostimage", "host-image", "FE", pinned="v1.0.8"),
+    _host_ds("host-image", "host-image", "hostimage", "host-image", "FELA", pinned="v1.0.8"),
     _host_ds("host-sdnagent", "sdnagent", "hostagent.SdnAgent", "sdnagent", hyper=True),
     _host_ds("host-ovn-controller", "ovn-controller", "hostagent.OvnController", "openvswitch", pinned=OVS),
     _host_ds("host-ovsdb-server", "ovsdb-server", "hostagent.OvnController", "openvswitch", pinned=OVS),

@@ -34,6 +34,8 @@ CORE = (
     "errors",
     "certificates",
     "credentials",
+    "clusterconfig",
+    "serviceconfig",
 )
 FOREIGN = (
     "aiohttp",

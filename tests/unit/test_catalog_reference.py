@@ -74,7 +74,7 @@ def test_services(ref: dict[str, Any]) -> None:
 
 def test_side_objects_and_privileges(ref: dict[str, Any]) -> None:
     comp = catalog.BY_NAME[ref["component"]]
-    assert comp.config == (ref["configmap"] is not None)
+    assert (comp.config is not None) == (ref["configmap"] is not None)
     assert (comp.pvc is not None) == (ref["pvc"] is not None)
     assert (comp.ingress is not None) == (ref["ingress"] is not None)
     assert comp.host_network == bool(ref["host_network"])

@@ -154,9 +154,9 @@ def expected_grants() -> Grants:
         ("", "services"): READ | CREATE_APPLY | {"delete"},
         ("", "serviceaccounts"): READ | CREATE_APPLY | {"delete"},
         ("networking.k8s.io", "ingresses"): READ | CREATE_APPLY | {"delete"},
-        ("", "configmaps"): READ | CREATE_APPLY,
+        ("", "configmaps"): READ | CREATE_APPLY | {"delete"},
         ("", "persistentvolumeclaims"): READ | CREATE_APPLY,
-        ("", "secrets"): READ | {"create"},
+        ("", "secrets"): READ | CREATE_APPLY,
         ("events.k8s.io", "events"): {"create"},
     }
 
@@ -181,8 +181,9 @@ def test_expected_grants_follow_the_code() -> None:
     assert applied <= set(kinds.OWNED_KINDS), "every applied kind is watched (the cache diffs it)"
     for kind in kinds.OWNED_KINDS:
         verbs = table[_group_resource(kind)]
-        assert ("delete" in verbs) == (kind in kinds.PRUNABLE_KINDS), f"{kind}: delete only if prunable"
-    assert table[_group_resource("Secret")] == READ | {"create"}, "Secrets: created once, never patched"
+        deletable = kind in kinds.PRUNABLE_KINDS or kinds.RESOURCES[kind].retired
+        assert ("delete" in verbs) == deletable, f"{kind}: delete only if prunable or retired"
+    assert "delete" not in table[_group_resource("Secret")], "Secrets are never deleted"
     assert table[_group_resource("Event")] == {"create"}
     assert table[("onecloud.yunion.io", "onecloudclusters/status")] == {"patch"}
     granted_kinds = {k for k in RESOURCES if _group_resource(k) in table}

@@ -8,6 +8,7 @@ enforces, labels and owner references, nodePort conflicts, and that no secret re
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any, get_args
@@ -74,8 +75,8 @@ def summary_expected(comp: Comp, edition: Edition, hyper: bool, product: Product
     """What the reference plans for one running component, from the table alone."""
     objects: set[tuple[str, str]] = {(comp.kind, f"default-{comp.name}")}
     objects |= {("Service", f"default-{comp.name}{s.suffix}") for s in comp.services}
-    if comp.config_map:
-        objects.add(("ConfigMap", f"default-{comp.name}"))
+    if comp.config_map:  # the config holds passwords: a Secret <cluster>-<component>-config
+        objects.add(("Secret", f"default-{comp.name}-config"))
     if comp.pvc:
         objects.add(("PersistentVolumeClaim", f"default-{comp.name}"))
     if comp.ingress:
@@ -163,6 +164,7 @@ LITERAL_CELLS: list[tuple[str, Product, set[str]]] = [
             "etcd", "keystone", "region", "scheduler", "glance", "webconsole", "logger", "yunionconf",
             "victoria-metrics", "telegraf", "monitor", "apigateway", "web", "kubeserver", "notify", "host",
             "host-sdnagent", "host-ovsdb-server", "host-ovs-vswitchd", "host-health", "climc", "region-dns",
+            "host-image", "host-deployer",  # HEAD f4a26910: the host family runs in LightEdge too
         },
     ),
     (
@@ -174,6 +176,7 @@ LITERAL_CELLS: list[tuple[str, Product, set[str]]] = [
             "notify", "lbagent", "host-sdnagent", "host-ovn-controller", "host-ovsdb-server",
             "host-ovs-vswitchd", "host-health", "devtool", "ovn-north", "vpcagent", "scheduledtask", "llm",
             "mcp-server", "aiproxy", "climc", "region-dns",
+            "host", "host-image", "host-deployer",  # HEAD f4a26910: the host family runs in AI too
         },
     ),
     (
@@ -184,6 +187,7 @@ LITERAL_CELLS: list[tuple[str, Product, set[str]]] = [
             "victoria-metrics", "monitor", "apigateway", "web", "kubeserver", "ansibleserver", "cloudproxy",
             "cloudevent", "notify", "devtool", "cloudmon", "esxi-agent", "onecloud-service-operator",
             "cloudid", "scheduledtask", "llm", "mcp-server", "aiproxy", "climc", "region-dns",
+            "host-deployer",  # HEAD f4a26910: all five product versions
         },
     ),
 ]  # fmt: skip
@@ -215,10 +219,8 @@ def test_disable_local_vpc_drops_the_lbagent_ovn_controller_container() -> None:
     assert not enabled(plan) & {"ovn-north", "vpcagent", "host-ovn-controller"}
     assert [c["name"] for c in pod(workloads(plan)["default-lbagent"])["containers"]] == ["lbagent"]
     with_vpc = plan_for({})
-    assert [c["name"] for c in pod(workloads(with_vpc)["default-lbagent"])["containers"]] == [
-        "lbagent",
-        "ovn-controller",
-    ]
+    # HEAD: lbagent has one container whatever the local VPC (lbagent.OvnController builds none)
+    assert [c["name"] for c in pod(workloads(with_vpc)["default-lbagent"])["containers"]] == ["lbagent"]
 
 
 BOTH_FLAGS = {"enableCloudNet": True, "enableS3Gateway": True}
@@ -264,11 +266,11 @@ def test_echarts_ssr_stays_ee_only_even_when_enabled() -> None:
 
 
 DISABLE_CASES = [
-    ("glance", "glance", {"ConfigMap", "PersistentVolumeClaim"}),
-    ("keystone", "keystone", {"ConfigMap"}),
+    ("glance", "glance", {"Secret", "PersistentVolumeClaim"}),
+    ("keystone", "keystone", {"Secret"}),
     ("victoria-metrics", "victoriaMetrics", {"PersistentVolumeClaim"}),
-    ("region", "regionServer", {"ConfigMap"}),
-    ("baremetal-agent", "baremetalagent", {"ConfigMap", "PersistentVolumeClaim"}),
+    ("region", "regionServer", {"Secret"}),
+    ("baremetal-agent", "baremetalagent", {"Secret", "PersistentVolumeClaim"}),
 ]
 
 
@@ -279,7 +281,7 @@ def test_disable_true_drops_the_workload_and_keeps_config_and_data(
     plan = plan_for({k: {"disable": True} for _, k, _ in DISABLE_CASES})  # one plan serves every case
     assert plan.component(component).state is planner.State.DISABLED
     assert not [o for o in plan.objects if o.component == component]
-    for kind in ("ConfigMap", "PersistentVolumeClaim"):
+    for kind in ("Secret", "PersistentVolumeClaim"):  # its config (a Secret) and its data are kept
         assert plan.retained(component, kind), kind
     assert plan.retained(component, "Service")  # the product still runs it: the reference keeps its Service
     assert not plan.retained(component, BY_NAME[component].kind)
@@ -290,14 +292,16 @@ def test_product_exclusion_prunes_the_service_too() -> None:
     plan = plan_for({"productVersion": "CMP"})
     assert plan.component("vpcagent").state is planner.State.DISABLED
     assert not plan.retained("vpcagent", "Service")
-    assert plan.retained("vpcagent", "ConfigMap")
+    assert plan.retained("vpcagent", "Secret")
     assert not plan.retained("vpcagent", "Deployment")
 
 
 def test_hostagent_disable_stops_the_host_family() -> None:
     on = enabled(plan_for({"hostagent": {"disable": True}}))
     assert not on & {"host", "host-sdnagent", "host-ovsdb-server", "host-ovs-vswitchd", "host-ovn-controller"}
-    assert not on & {"host-health", "host-image"}
+    assert "host-health" not in on
+    assert "host-image" in on  # HEAD: only hostimage.disable stops it
+    assert "host-image" not in enabled(plan_for({"hostimage": {"disable": True}}))
 
 
 # ---- switching product version and edition -------------------------------------------------------
@@ -311,7 +315,6 @@ def test_fullstack_to_cmp_removes_exactly_what_cmp_does_not_run() -> None:
         "default-telegraf",
         "default-ovn-north",
         "default-vpcagent",
-        "default-host-deployer",
         "default-host-image",
         "default-host",
         "default-host-sdnagent",
@@ -566,7 +569,7 @@ def test_labels_and_owner_references(uid: str | None) -> None:
     assert kinds >= {
         *WORKLOAD_KINDS,
         "Service",
-        "ConfigMap",
+        "Secret",
         "PersistentVolumeClaim",
         "Ingress",
         "ServiceAccount",
@@ -656,9 +659,14 @@ def test_no_secret_value_in_any_planned_object(edition: str) -> None:
     text = json.dumps([o.body for o in plan.objects])
     for secret in SECRETS:
         assert secret not in text
-    configs = [o.body for o in plan.objects if o.kind == "ConfigMap"]
+    configs = [
+        base64.b64decode(o.body["data"]["config"]).decode()
+        for o in plan.objects
+        if o.name.endswith("-config")
+    ]
     assert len(configs) > 20
-    assert any("db.example.com" in json.dumps(c) for c in configs)  # the spec did reach the configs
+    assert any("db.example.com" in c for c in configs)  # the spec did reach the configs
+    assert not [o.key for o in plan.objects if o.kind == "ConfigMap"]  # configs hold passwords: Secrets
 
 
 def test_planning_is_deterministic() -> None:

@@ -105,14 +105,20 @@ create, so both verbs), POSTs Secrets and Events, and DELETEs what it prunes).
 - apiGroups: ["networking.k8s.io"]
   resources: ["ingresses"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
-# ConfigMaps and PVCs are applied but never deleted (data is kept when a component is disabled).
+# PVCs are applied but never deleted (data is kept when a component is disabled).
 - apiGroups: [""]
-  resources: ["configmaps", "persistentvolumeclaims"]
+  resources: ["persistentvolumeclaims"]
   verbs: ["get", "list", "watch", "create", "patch"]
-# Secrets (certificates, passwords) are created once and never rewritten or deleted.
+# ConfigMaps: a service config that moved into a Secret (the Go operator's, or an older version's) is
+# deleted once nothing mounts it; nothing else is.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Secrets: the service configs are applied; certificates and passwords are created once and only
+# completed with missing keys; none is deleted.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]

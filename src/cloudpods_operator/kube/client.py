@@ -167,6 +167,14 @@ class Kube:
         """PUT a whole object; its ``metadata.resourceVersion`` makes it conditional (Conflict when stale)."""
         return await self.request("PUT", resource.path(namespace, name), body=body)
 
+    async def merge_patch(
+        self, resource: Resource, namespace: str | None, name: str, body: JSON, *, field_manager: str
+    ) -> JSON:
+        """A JSON merge patch (RFC 7386): adds or changes only the keys it names."""
+        query = {"fieldManager": field_manager}
+        path = resource.path(namespace, name)
+        return await self.request("PATCH", path, query=query, body=body, content_type=MERGE_CONTENT_TYPE)
+
     async def delete(
         self, resource: Resource, namespace: str | None, name: str, *, uid: str | None = None
     ) -> None:
