@@ -211,19 +211,34 @@ class Config:
 @dataclass(frozen=True)
 class Account:
     """One entry of the reference's cluster config (``OnecloudClusterConfig``): a keystone service
-    account and/or a database, shared by the components that name it. Passwords live in the
-    credentials Secret as ``<key>.keystone-password``, ``<key>.db-password`` and
-    ``<key>.clickhouse-password``."""
+    account and/or a database, shared by the components that name it, with the Go defaults. Passwords
+    live in the credentials Secret as ``<key>.keystone-password``, ``<key>.db-password`` and
+    ``<key>.clickhouse-password`` (and ``itsm.encryption-key``). :mod:`clusterconfig` reads the Go
+    document's shape from these entries too, so they say which fields the Go type has."""
 
     key: str
     port: int
+    """0: the Go type has no port (grafana's ``GrafanaConfig`` is a ``db`` alone, types.go:1239-1241)."""
     username: str | None = None
+    """The keystone service account; None: the Go type has none (keystone, grafana)."""
     database: str | None = None
     db_user: str | None = None
     clickhouse: bool = False
+    """``clickhouse_conf`` has the database and user of ``db`` (defaults.go:899-900)."""
+    empty_db: bool = False
+    """mcpServer: the Go type has ``db`` and ``clickhouse_conf``, but the Go defaulting leaves them all
+    ``""`` (it defaults the account as ServiceCommonOptions only, defaults.go:813): no database, no
+    password."""
+    second_database: str | None = None
+    """itsm's ``secondDatabase``: ``db.database + "_engine"``, reassigned on every Go pass
+    (defaults.go:925-928)."""
+    encryption_key: bool = False
+    """itsm's ``encryptionKey``: a secret the credentials hold as ``itsm.encryption-key``, which
+    :mod:`credentials` adds; it is not among :attr:`password_keys`."""
 
     @property
     def password_keys(self) -> tuple[str, ...]:
+        """The keystone, DB and ClickHouse password keys (no key for an empty or absent database)."""
         keys = [f"{self.key}.keystone-password"] if self.username else []
         if self.database:
             keys.append(f"{self.key}.db-password")
@@ -233,7 +248,8 @@ class Account:
 
 
 def _accounts() -> dict[str, Account]:
-    """The reference's defaults (defaults.go:795-864, constants.go): key, username, port, DB, DB user."""
+    """The reference's defaults (defaults.go:795-864, constants.go): key, username, port, DB, DB user;
+    with a DB (:827-859), without (:804-816, :860), then those whose Go type or defaulting differs."""
     with_db = (
         ("region", "regionadmin", 30888, "yunioncloud", "yunioncloud"),
         ("glance", "glance", 30292, "glance", "glance"),
@@ -251,7 +267,6 @@ def _accounts() -> dict[str, Account]:
         ("billing", "billingadmin", 30404, "yunionbilling", "yunionbilling"),
         ("monitor", "monitoradmin", 30093, "monitor", "yunionmonitor"),
         ("suggestion", "suggestion", 30987, "suggestion", "suggestion"),
-        ("itsm", "itsm", 30595, "itsm", "itsm"),
         ("cloudid", "cloudidadmin", 30893, "yunioncloudid", "yunioncloudid"),
         ("webconsole", "webconsole", 30899, "webconsole", "webconsole"),
         ("report", "report", 30967, "report", "report"),
@@ -270,12 +285,29 @@ def _accounts() -> dict[str, Account]:
         ("vpcagent", "vpcagentadmin", 30932),
         ("onecloudServiceOperator", "osOperator", 30885),
         ("lbagent", "lbagentadm", 8895),
-        ("mcpServer", "mcp-server-admin", 30876),
         ("cloudmon", "cloudmon", 30931),
     )
     accounts = [Account(k, p, u, d, du, clickhouse=True) for k, u, p, d, du in with_db]
     accounts += [Account(k, p, u) for k, u, p in without_db]
-    accounts.append(Account("keystone", 30500, None, "keystone", "keystone", clickhouse=True))
+    accounts += [
+        # ItsmConfig: a DB service with a second database and an encryption key (:844, :925-928).
+        Account(
+            "itsm",
+            30595,
+            "itsm",
+            "itsm",
+            "itsm",
+            clickhouse=True,
+            second_database="itsm_engine",
+            encryption_key=True,
+        ),
+        # Defaulted as ServiceCommonOptions only: db and clickhouse_conf stay "" (:813).
+        Account("mcpServer", 30876, "mcp-server-admin", empty_db=True),
+        # KeystoneConfig: a port and databases, no keystone account (:887-891).
+        Account("keystone", 30500, None, "keystone", "keystone", clickhouse=True),
+        # GrafanaConfig: a database only (:863; constants.go:87-88).
+        Account("grafana", 0, None, "grafana", "grafana"),
+    ]
     return {a.key: a for a in accounts}
 
 
@@ -336,11 +368,20 @@ class Component:
     placement_key: str | None = None
     per_zone: bool = False
     pod_labels: tuple[str, ...] = ()
+    """Labels (value "") its pods carry and its workload selects on, as the reference's."""
+    app_label: str | None = None
+    """The ``app`` and ``app.kubernetes.io/component`` of its pods when not its name (the reference's
+    onecloud-service-operator pods are ``osOperator``)."""
+    selector_extra: tuple[tuple[str, str], ...] = ()
+    """More selector labels of the reference's (onecloud-service-operator: ``control-plane``)."""
     max_unavailable: int | None = None
     # Runs only when the spec says ``disable: false`` explicitly (apimap, cloudmux, echarts-ssr, influxdb).
     default_off: bool = False
     # Supports ``slave_replicas``: a read-only ``<name>-slave`` Deployment and ClusterIP Service.
     read_only_slave: bool = False
+    replaces_pods: str | None = None
+    """A label selector (``{cluster}`` is the cluster's name) of bare Pods the reference ran instead of this
+    workload: deleted once it is rolled out (the Go operator's etcd members)."""
     recreate: bool = False
     """Deployment strategy Recreate, whatever the storage (victoria-metrics: one writer on its volume)."""
     dns_options: tuple[tuple[str, str], ...] = ()
@@ -511,6 +552,7 @@ COMPONENTS: tuple[Component, ...] = (
         products=products("FCELA"),
         needs_keystone=False,
         notes="bare Pods from an embedded etcd-operator in the reference; a StatefulSet here",
+        replaces_pods="etcd_cluster={cluster}-etcd",
     ),
     # ---- the sequential group, in the reference's order
     Component(
@@ -1471,6 +1513,8 @@ COMPONENTS: tuple[Component, ...] = (
     ),
     Component(
         name="onecloud-service-operator",
+        app_label="osOperator",
+        selector_extra=(("control-plane", "controller-manager"),),
         account="onecloudServiceOperator",
         config=Config(
             "/etc/yunion/oro.conf",

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from cloudpods_operator import catalog
 from cloudpods_operator.errors import OperatorError
 from cloudpods_operator.kinds import GROUP_VERSION
 
@@ -92,76 +93,29 @@ class Account:
         return self.clickhouse is not None and bool(self.clickhouse.database)
 
 
-# SetDefaults_OnecloudClusterConfig (defaults.go:795-864; constants.go:87-88,104-472). A text table
-# rather than literals: several usernames and databases are also component names, and those stay out
-# of code outside the catalog. "-": the Go type has no such field; "": it has, left empty (mcpServer
-# is defaulted as ServiceCommonOptions only, :813); db user "=": the database's name; ch "yes":
-# clickhouse_conf has the database and user of db (:899-900); extras: itsm's fields (:925-928).
-_DEFAULTS_TABLE = """
-# key                   username         port  database         db user       ch  extras
-aiproxy                 aiproxy-admin    31513 aiproxy          =             yes
-ansibleserver           ansibleadmin     30890 yunionansible    =             yes
-apiGateway              yunionapi        30300 -                -             -
-autoupdate              autoupdate       30981 autoupdate       =             yes
-baremetal               baremetal        8879  -                -             -
-bastionHost             bastionhost      30983 bastionhost      =             yes
-billing                 billingadmin     30404 yunionbilling    =             yes
-cloudevent              cloudeventadmin  30892 yunioncloudevent =             yes
-cloudid                 cloudidadmin     30893 yunioncloudid    =             yes
-cloudmon                cloudmon         30931 -                -             -
-cloudnet                cloudnetadmin    30891 yunioncloudnet   =             yes
-cloudproxy              cloudproxyadmin  30882 yunioncloudproxy =             yes
-devtool                 devtooladmin     30997 devtool          =             yes
-esxiagent               esxiagent        30883 -                -             -
-extdb                   extdb            30991 extdb            =             yes
-glance                  glance           30292 glance           =             yes
-grafana                 -                -     grafana          =             -
-host                    hostadmin        8885  -                -             -
-itsm                    itsm             30595 itsm             =             yes secondDatabase encryptionKey
-keystone                -                30500 keystone         =             yes
-kubeserver              kubeserver       30442 kubeserver       =             yes
-lbagent                 lbagentadm       8895  -                -             -
-llm                     llmadmin         31512 llm              =             yes
-logger                  loggeradmin      30999 yunionlogger     =             yes
-mcpServer               mcp-server-admin 30876 ""               ""            yes
-meter                   meterdocker      30909 yunionmeter      =             yes
-monitor                 monitoradmin     30093 monitor          yunionmonitor yes
-notify                  notify           30777 notify           =             yes
-onecloudServiceOperator osOperator       30885 -                -             -
-region                  regionadmin      30888 yunioncloud      =             yes
-report                  report           30967 report           =             yes
-s3gateway               s3gatewayadm     30884 -                -             -
-suggestion              suggestion       30987 suggestion       =             yes
-vpcagent                vpcagentadmin    30932 -                -             -
-webconsole              webconsole       30899 webconsole       =             yes
-yunionagent             yunionagent      30898 yunionagent      =             yes
-yunionconf              yunionconf       30889 yunionconf       =             yes
-"""
+def _defaults(entry: catalog.Account) -> Account:
+    """The account as ``SetDefaults_OnecloudClusterConfig`` (defaults.go:795-864) makes it, from its
+    catalog entry: the catalog's usernames, ports and databases are the Go defaults."""
+    if entry.empty_db:
+        db: Database | None = Database("", "")
+    elif entry.database:
+        db = Database(entry.database, entry.db_user or entry.database)
+    else:
+        db = None
+    return Account(
+        entry.key,
+        entry.username,
+        entry.port or None,
+        db,
+        db if entry.clickhouse or entry.empty_db else None,
+        entry.second_database,
+        entry.encryption_key,
+    )
 
 
-def _defaults(table: str) -> dict[str, Account]:
-    out = {}
-    for line in table.splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        key, username, port, database, db_user, clickhouse, *extras = line.split()
-        database, db_user = database.strip('"'), db_user.strip('"')
-        db = None if database == "-" else Database(database, database if db_user == "=" else db_user)
-        second = f"{db.database}_engine" if db is not None and "secondDatabase" in extras else None
-        out[key] = Account(
-            key,
-            None if username == "-" else username,
-            None if port == "-" else int(port),
-            db,
-            db if clickhouse == "yes" else None,
-            second,
-            "encryptionKey" in extras,
-        )
-    return out
-
-
-ACCOUNT_DEFAULTS: dict[str, Account] = _defaults(_DEFAULTS_TABLE)
-"""Every account a fresh Go cluster config has, with its default usernames, port and databases."""
+ACCOUNT_DEFAULTS: dict[str, Account] = {k: _defaults(catalog.ACCOUNTS[k]) for k in sorted(catalog.ACCOUNTS)}
+"""Every account a fresh Go cluster config has, with its default usernames, port and databases
+(:data:`catalog.ACCOUNTS`, in the shape of the Go document)."""
 
 
 def _has_field(account: Account, suffix: str) -> bool:

@@ -11,6 +11,7 @@ status field or log line.
 from __future__ import annotations
 
 import secrets as random_source
+from collections.abc import Mapping
 
 from cloudpods_operator import catalog, render
 from cloudpods_operator.kinds import JSON
@@ -47,9 +48,11 @@ def password_keys() -> list[str]:
     return [*out, ITSM_KEY, SYSADMIN_KEY]
 
 
-def values(cluster: OnecloudCluster) -> dict[str, str]:
-    """A fresh password for every key, the spec's bootstrap and MySQL root passwords where given."""
-    out = {key: password() for key in password_keys()}
+def values(cluster: OnecloudCluster, adopted: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every key: adopted from the Go operator's cluster config where it has it (never regenerated:
+    its databases and keystone accounts use them), else fresh; the spec's bootstrap and MySQL root
+    passwords where given."""
+    out = {key: password() for key in password_keys()} | dict(adopted or {})
     if cluster.spec.keystone.bootstrap_password:
         out[SYSADMIN_KEY] = cluster.spec.keystone.bootstrap_password
     mysql = cluster.spec.mysql
@@ -58,7 +61,7 @@ def values(cluster: OnecloudCluster) -> dict[str, str]:
     return out
 
 
-def generate(cluster: OnecloudCluster) -> JSON:
-    """The body of ``<cluster>-credentials`` with fresh values."""
-    data = {k: v.encode() for k, v in values(cluster).items()}
+def generate(cluster: OnecloudCluster, adopted: Mapping[str, str] | None = None) -> JSON:
+    """The body of ``<cluster>-credentials``: adopted values where given, fresh ones for the rest."""
+    data = {k: v.encode() for k, v in values(cluster, adopted).items()}
     return render.render_secret(cluster, secret_name(cluster.metadata.name), data)

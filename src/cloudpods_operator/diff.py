@@ -41,6 +41,11 @@ def stamped(body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "metadata": meta}
 
 
+def applied_by_us(cached: Cached) -> bool:
+    """Whether our apply ever wrote this object (it carries our intent hash)."""
+    return HASH_ANNOTATION in (cached.body()["metadata"].get("annotations") or {})
+
+
 @dataclass(frozen=True)
 class Change:
     """One object to send: the stamped body, what the cache holds of it, and whether it drifted."""

@@ -17,7 +17,21 @@ from typing import Any
 import anyio
 from pydantic import ValidationError
 
-from cloudpods_operator import certificates, credentials, diff, errors, kinds, planner, status
+from cloudpods_operator import (
+    catalog,
+    certificates,
+    clusterconfig,
+    credentials,
+    diff,
+    errors,
+    images,
+    kinds,
+    planner,
+    render,
+    serviceconfig,
+    status,
+    takeover,
+)
 from cloudpods_operator.cache import Cache
 from cloudpods_operator.kinds import JSON
 from cloudpods_operator.kube.client import Kube
@@ -99,6 +113,7 @@ class Reconciler:
         *,
         field_manager: str,
         apply_limiter: anyio.CapacityLimiter,
+        adopt_managers: tuple[str, ...] = takeover.GO_FIELD_MANAGERS,
     ) -> None:
         self.kube = kube
         self.cache = cache
@@ -106,6 +121,9 @@ class Reconciler:
         self.metrics = metrics
         self.field_manager = field_manager
         self.limiter = apply_limiter
+        self.adopt_managers = adopt_managers
+        self._go_config_retired: set[ClusterKey] = set()
+        self._pods_retired: set[tuple[ClusterKey, str]] = set()
 
     async def reconcile(self, key: ClusterKey) -> Outcome | None:
         """One pass over one cluster; None when the cluster is gone. API trouble raises."""
@@ -132,7 +150,12 @@ class Reconciler:
         outcome = Outcome()
         await self._apply(plan, outcome, logger)
         await self._prune(plan, key, cluster.metadata.uid or "", outcome, logger)
+        if not outcome.failed:
+            await self._retire(plan, key, secrets, outcome, logger)
         await self._report(raw, cluster, plan, key, outcome)
+        if cluster.spec.keystone.bootstrap_password not in (None, secrets.get(credentials.SYSADMIN_KEY)):
+            note = "spec.keystone.bootstrapPassword differs from the credentials Secret, which wins: ignored"
+            await self.recorder.emit(raw, "Warning", "BootstrapPasswordIgnored", "Credentials", note)
         return outcome
 
     # ---- steps -------------------------------------------------------------------------------
@@ -155,7 +178,7 @@ class Reconciler:
         held = self.cache.credentials.get((namespace, name))
         secret_name = credentials.secret_name(name)
         if held is None and self.cache.get("Secret", namespace, secret_name) is None:
-            bodies.append(credentials.generate(cluster))
+            bodies.append(credentials.generate(cluster, await self._go_cluster_config(namespace, name)))
         elif held is not None:
             fresh = credentials.generate(cluster)["data"]
             added = {k: v for k, v in fresh.items() if k not in held}
@@ -179,8 +202,31 @@ class Reconciler:
                     kinds.RESOURCES["Secret"], namespace, body, field_manager=self.field_manager
                 )
             except errors.Conflict:
-                continue  # created meanwhile (another pass, or by hand): it wins
+                # It exists (the Go operator's certificates, or made by hand) and wins: label it ours so the
+                # watch sees it and no pass tries again.
+                created = await self.kube.merge_patch(
+                    kinds.RESOURCES["Secret"],
+                    namespace,
+                    body["metadata"]["name"],
+                    {"metadata": {"labels": body["metadata"]["labels"]}},
+                    field_manager=self.field_manager,
+                )
             await self.cache.remember(created)
+
+    async def _go_cluster_config(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The passwords of the Go operator's ``<cluster>-cluster-config``, when this cluster was its."""
+        try:
+            config = await self.kube.get(
+                kinds.RESOURCES["ConfigMap"], namespace, clusterconfig.configmap_name(name)
+            )
+        except errors.NotFound:
+            return None
+        text = (config.get("data") or {}).get(clusterconfig.DATA_KEY)
+        if not text:
+            return None
+        adopted = clusterconfig.parse(text)
+        log.info("%s/%s: adopting the passwords of the Go operator's cluster config", namespace, name)
+        return adopted.credentials
 
     async def _apply(self, plan: planner.Plan, outcome: Outcome, logger: logging.LoggerAdapter[Any]) -> None:
         desired = plan.objects
@@ -203,6 +249,8 @@ class Reconciler:
         label = f"{obj.kind}/{obj.name}"
         try:
             async with self.limiter:
+                if change.live is not None and not diff.applied_by_us(change.live):
+                    await self._take_over(change, logger)
                 applied = await self.kube.apply(change.body, field_manager=self.field_manager)
         except (errors.ApiError, errors.TransientError) as exc:
             outcome.failures.append(f"{label}: {exc}")
@@ -217,6 +265,124 @@ class Reconciler:
         else:
             outcome.updated.append(label)
         logger.info("%s %s", "created" if change.live is None else "updated", label)
+
+    async def _retire(
+        self,
+        plan: planner.Plan,
+        key: ClusterKey,
+        secrets: dict[str, str],
+        outcome: Outcome,
+        logger: logging.LoggerAdapter[Any],
+    ) -> None:
+        """Delete what the config Secrets replaced, once nothing needs it: a component's old config
+        ConfigMap (the Go operator's or an earlier version's) when its workloads run our template, and the
+        Go operator's plaintext cluster config once the credentials hold its passwords."""
+        observed = self.cache.observed(key)
+        sent = {name.split("/", 1)[1] for name in (*outcome.created, *outcome.updated, *outcome.drifted)}
+        ctx = render.Context(plan.cluster, images.edition_of(plan.cluster))
+        for comp in plan.components:
+            if comp.state is not planner.State.ENABLED or comp.component.config is None:
+                continue
+            for workload in comp.workloads:
+                old = self.cache.get("ConfigMap", key[0], workload)
+                state = observed.workloads.get(workload)
+                if old is None or workload in sent or state is None or not state.rolled_out:
+                    continue
+                await self._delete_config_map(key, workload, outcome, logger)
+                edited = self._edited_options(ctx, comp.component, old.body(), secrets)
+                if edited:
+                    note = (
+                        f"{workload}: options not carried over (they differ from ours): {', '.join(edited)}"
+                    )
+                    await self.recorder.emit(
+                        self.cache.clusters[key], "Warning", "ConfigEditsDropped", "Retire", note
+                    )
+        for comp in plan.components:
+            replaced = comp.component.replaces_pods
+            state = observed.workloads.get(comp.workloads[0])
+            if replaced and comp.state is planner.State.ENABLED and state is not None and state.rolled_out:
+                await self._retire_pods(key, plan, replaced.format(cluster=key[1]), outcome, logger)
+        if clusterconfig.CLUSTER_CONFIG_KEY in secrets and key not in self._go_config_retired:
+            name = clusterconfig.configmap_name(key[1])
+            try:
+                await self.kube.get(kinds.RESOURCES["ConfigMap"], key[0], name)
+            except errors.NotFound:
+                self._go_config_retired.add(key)  # one GET per process and adopted cluster
+                return
+            await self._delete_config_map(key, name, outcome, logger)
+            self._go_config_retired.add(key)
+
+    @staticmethod
+    def _edited_options(
+        ctx: render.Context, comp: catalog.Component, old: JSON, secrets: dict[str, str]
+    ) -> list[str]:
+        if comp.config is None or comp.config.template is not None:
+            return []
+        ours = serviceconfig.options(ctx, comp, secrets)
+        return takeover.differing_options((old.get("data") or {}).get("config", ""), ours)
+
+    async def _retire_pods(
+        self,
+        key: ClusterKey,
+        plan: planner.Plan,
+        selector: str,
+        outcome: Outcome,
+        logger: logging.LoggerAdapter[Any],
+    ) -> None:
+        """The Go operator's bare Pods a workload replaced, once per process: only those the cluster owns."""
+        if (key, selector) in self._pods_retired:
+            return
+        pods = kinds.RESOURCES["Pod"]
+        listed = await self.kube.list(pods, key[0], labelSelector=selector)
+        uid = plan.cluster.metadata.uid
+        for pod in listed.get("items", []):
+            refs = pod.get("metadata", {}).get("ownerReferences") or []
+            if not any(r.get("uid") == uid and r.get("controller") for r in refs):
+                continue
+            name = pod["metadata"]["name"]
+            await self.kube.delete(pods, key[0], name, uid=pod["metadata"]["uid"])
+            outcome.deleted.append(f"Pod/{name}")
+            logger.info("deleted Pod/%s: replaced by the operator's workload (%s)", name, selector)
+        self._pods_retired.add((key, selector))
+
+    async def _delete_config_map(
+        self, key: ClusterKey, name: str, outcome: Outcome, logger: logging.LoggerAdapter[Any]
+    ) -> None:
+        try:
+            await self.kube.delete(kinds.RESOURCES["ConfigMap"], key[0], name)
+        except (errors.ApiError, errors.TransientError) as exc:
+            outcome.failures.append(f"delete ConfigMap/{name}: {exc}")
+            return
+        outcome.deleted.append(f"ConfigMap/{name}")
+        logger.info("deleted ConfigMap/%s: its config now lives in a Secret", name)
+
+    async def _take_over(self, change: diff.Change, logger: logging.LoggerAdapter[Any]) -> None:
+        """First apply of an object someone else wrote (the Go operator): own its fields first, so the
+        apply removes what we no longer set; a workload whose immutable selector differs is replaced."""
+        obj = change.desired
+        resource = kinds.RESOURCES[obj.kind]
+        live = await self.kube.get(resource, obj.namespace, obj.name)
+        if obj.kind in kinds.WORKLOAD_KINDS and takeover.selector_changed(live, change.body):
+            logger.warning("%s/%s has another selector (immutable): replacing it", obj.kind, obj.name)
+            await self.kube.delete(resource, obj.namespace, obj.name, uid=live["metadata"]["uid"])
+            return
+        meta = live.get("metadata", {})
+        moved = takeover.upgraded_managed_fields(
+            meta.get("managedFields") or [],
+            manager=self.field_manager,
+            adopt=self.adopt_managers,
+            api_version=obj.api_version,
+        )
+        if moved is None:
+            return
+        ops = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
+            {"op": "replace", "path": "/metadata/managedFields", "value": moved},
+        ]
+        await self.kube.json_patch(resource, obj.namespace, obj.name, ops, field_manager=self.field_manager)
+        logger.info(
+            "took over the fields of %s/%s from %s", obj.kind, obj.name, ", ".join(self.adopt_managers)
+        )
 
     async def _prune(
         self,

@@ -82,6 +82,13 @@ def selector_labels(cluster_name: str, component: str) -> dict[str, str]:
     }
 
 
+def pod_labels(ctx: Context, comp: catalog.Component) -> dict[str, str]:
+    """What the workload selects on and its pods carry: exactly the reference's (a selector is immutable,
+    so taking over a workload the Go operator made needs the same one)."""
+    labels = selector_labels(ctx.name, comp.app_label or comp.name)
+    return labels | {label: "" for label in comp.pod_labels} | dict(comp.selector_extra)
+
+
 def metadata(ctx: Context, name: str, component: str, *, owned: bool = True) -> JSON:
     """Name, namespace, selector labels and (``owned``) the controller reference to the cluster.
 
@@ -261,8 +268,7 @@ def render_pod(
 
     ``config_hash`` (a digest of the config file) in the template rolls the pods when their config
     changes, a rotated password included."""
-    labels = selector_labels(ctx.name, comp.name) | {label: "" for label in comp.pod_labels}
-    template_meta: JSON = {"labels": labels}
+    template_meta: JSON = {"labels": pod_labels(ctx, comp)}
     annotations = dict(placement.annotations or {})
     if config_hash:
         annotations[CONFIG_HASH_ANNOTATION] = config_hash
@@ -301,8 +307,9 @@ def render_pod(
 
 
 def workload_service_account(ctx: Context) -> str:
-    """The ServiceAccount of the workloads that call the Kubernetes API."""
-    return ctx.object_name(catalog.WORKLOAD_SERVICE_ACCOUNT)
+    """The ServiceAccount of the workloads that call the Kubernetes API: the reference's shared one, which
+    its install manifest creates in the namespace (so a cluster it built keeps working as it was)."""
+    return catalog.WORKLOAD_SERVICE_ACCOUNT
 
 
 # ---- workloads -------------------------------------------------------------------------------
@@ -321,7 +328,7 @@ def render_workload(
 
     ``replicas`` None leaves the field to other managers (an HPA, ``kubectl scale``)."""
     meta = metadata(ctx, name, comp.name)
-    selector = {"matchLabels": selector_labels(ctx.name, comp.name)}
+    selector = {"matchLabels": pod_labels(ctx, comp)}
     spec: JSON = {"selector": selector, "template": template}
     if comp.kind is catalog.Kind.DAEMONSET:
         spec["updateStrategy"] = _daemonset_strategy(comp, placement)
@@ -418,7 +425,7 @@ def render_services(ctx: Context, comp: catalog.Component, own: BaseModel | None
             if sp.node_port and not internal and not service.headless and not service.cluster_ip:
                 entry["nodePort"] = _node_port(own, sp) or port
             ports.append(entry)
-        svc_spec: JSON = {"selector": selector_labels(ctx.name, comp.name)}
+        svc_spec: JSON = {"selector": _service_selector(ctx, comp)}
         if ports:
             svc_spec["ports"] = ports
         if service.headless:
@@ -437,6 +444,12 @@ def render_services(ctx: Context, comp: catalog.Component, own: BaseModel | None
             }
         )
     return out
+
+
+def _service_selector(ctx: Context, comp: catalog.Component) -> dict[str, str]:
+    """The Service reaches the pods: the selector labels without the pod-only ones (the reference's
+    Service of onecloud-service-operator selects no pod at all; this one does)."""
+    return selector_labels(ctx.name, comp.app_label or comp.name) | dict(comp.selector_extra)
 
 
 def _service_spec(own: BaseModel | None, field: str) -> ServiceSpec | None:
@@ -526,9 +539,11 @@ def render_ingress(ctx: Context, comp: catalog.Component, own: BaseModel | None)
 
 
 def render_service_account(ctx: Context) -> JSON:
-    """The cluster's workload ServiceAccount."""
-    name = workload_service_account(ctx)
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(ctx, name, "cluster")}
+    """The namespace's workload ServiceAccount, shared by its clusters: no owner (never pruned, nor
+    collected with one cluster) and no cluster's labels (two clusters apply the same body)."""
+    labels = {"app.kubernetes.io/name": "onecloud-cluster", "app.kubernetes.io/managed-by": MANAGED_BY}
+    meta = {"name": workload_service_account(ctx), "namespace": ctx.namespace, "labels": labels}
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}
 
 
 def render_secret(cluster: OnecloudCluster, name: str, data: dict[str, bytes]) -> JSON:

@@ -158,6 +158,7 @@ def expected_grants() -> Grants:
         ("", "persistentvolumeclaims"): READ | CREATE_APPLY,
         ("", "secrets"): READ | CREATE_APPLY,
         ("events.k8s.io", "events"): {"create"},
+        ("", "pods"): {"list", "delete"},
     }
 
 
@@ -187,7 +188,7 @@ def test_expected_grants_follow_the_code() -> None:
     assert table[_group_resource("Event")] == {"create"}
     assert table[("onecloud.yunion.io", "onecloudclusters/status")] == {"patch"}
     granted_kinds = {k for k in RESOURCES if _group_resource(k) in table}
-    assert granted_kinds == watched | {"Event"}, "nothing granted that the operator never touches"
+    assert granted_kinds == watched | {"Event", "Pod"}, "nothing granted that the operator never touches"
 
 
 def test_namespaced_mode_uses_roles(helm: Helm) -> None:

@@ -1,7 +1,8 @@
 """The Go operator's OnecloudClusterConfig <-> our credentials: adoption (``parse``), hand-back (``build``).
 
 The oracle is the Go encoder's own output (fixtures/go_cluster_config.yaml) and the defaults table of
-the research notes (cluster_config.md §3), transcribed below independently of the module's table.
+the research notes (cluster_config.md §2-3), transcribed into fixtures/go_cluster_config_defaults.yaml
+independently of catalog.ACCOUNTS, from which the module derives its defaults.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudpods_operator import cli, clusterconfig
+from cloudpods_operator import cli, clusterconfig, credentials
 from cloudpods_operator.clusterconfig import ACCOUNT_DEFAULTS, ClusterConfigError, build, parse
 from cloudpods_operator.errors import OperatorError
 
@@ -24,45 +25,14 @@ CONFIGMAP: dict[str, Any] = yaml.safe_load(FIXTURE.read_text())
 DOC: str = CONFIGMAP["data"]["OnecloudClusterConfig"]
 DUMMIES = [f"DummyPassw{n:04d}Zz" for n in range(1, 90)]
 
-# cluster_config.md §3: key, username, port, database, db username (None: the account has none).
+GO_DEFAULTS: dict[str, Any] = yaml.safe_load((FIXTURE.parent / "go_cluster_config_defaults.yaml").read_text())
+GO_TYPES: dict[str, list[str]] = GO_DEFAULTS["types"]
+GO_ACCOUNTS: dict[str, dict[str, Any]] = GO_DEFAULTS["accounts"]
+
+# key, username, port, database, db username (None: the account has none).
 DEFAULTS: list[tuple[str, str | None, int | None, str | None, str | None]] = [
-    ("apiGateway", "yunionapi", 30300, None, None),
-    ("host", "hostadmin", 8885, None, None),
-    ("baremetal", "baremetal", 8879, None, None),
-    ("s3gateway", "s3gatewayadm", 30884, None, None),
-    ("esxiagent", "esxiagent", 30883, None, None),
-    ("vpcagent", "vpcagentadmin", 30932, None, None),
-    ("onecloudServiceOperator", "osOperator", 30885, None, None),
-    ("lbagent", "lbagentadm", 8895, None, None),
-    ("mcpServer", "mcp-server-admin", 30876, None, None),
-    ("cloudmon", "cloudmon", 30931, None, None),
-    ("region", "regionadmin", 30888, "yunioncloud", "yunioncloud"),
-    ("glance", "glance", 30292, "glance", "glance"),
-    ("logger", "loggeradmin", 30999, "yunionlogger", "yunionlogger"),
-    ("yunionagent", "yunionagent", 30898, "yunionagent", "yunionagent"),
-    ("yunionconf", "yunionconf", 30889, "yunionconf", "yunionconf"),
-    ("kubeserver", "kubeserver", 30442, "kubeserver", "kubeserver"),
-    ("ansibleserver", "ansibleadmin", 30890, "yunionansible", "yunionansible"),
-    ("cloudnet", "cloudnetadmin", 30891, "yunioncloudnet", "yunioncloudnet"),
-    ("cloudproxy", "cloudproxyadmin", 30882, "yunioncloudproxy", "yunioncloudproxy"),
-    ("cloudevent", "cloudeventadmin", 30892, "yunioncloudevent", "yunioncloudevent"),
-    ("notify", "notify", 30777, "notify", "notify"),
-    ("devtool", "devtooladmin", 30997, "devtool", "devtool"),
-    ("meter", "meterdocker", 30909, "yunionmeter", "yunionmeter"),
-    ("billing", "billingadmin", 30404, "yunionbilling", "yunionbilling"),
-    ("monitor", "monitoradmin", 30093, "monitor", "yunionmonitor"),
-    ("suggestion", "suggestion", 30987, "suggestion", "suggestion"),
-    ("itsm", "itsm", 30595, "itsm", "itsm"),
-    ("cloudid", "cloudidadmin", 30893, "yunioncloudid", "yunioncloudid"),
-    ("webconsole", "webconsole", 30899, "webconsole", "webconsole"),
-    ("report", "report", 30967, "report", "report"),
-    ("autoupdate", "autoupdate", 30981, "autoupdate", "autoupdate"),
-    ("bastionHost", "bastionhost", 30983, "bastionhost", "bastionhost"),
-    ("extdb", "extdb", 30991, "extdb", "extdb"),
-    ("llm", "llmadmin", 31512, "llm", "llm"),
-    ("aiproxy", "aiproxy-admin", 31513, "aiproxy", "aiproxy"),
-    ("keystone", None, 30500, "keystone", "keystone"),
-    ("grafana", None, None, "grafana", "grafana"),
+    (key, row.get("username"), row.get("port"), row.get("database"), row.get("db_user"))
+    for key, row in GO_ACCOUNTS.items()
 ]
 
 
@@ -230,6 +200,39 @@ def test_a_fresh_document_has_the_default_accounts(
     account = ACCOUNT_DEFAULTS[key]
     assert (account.username, account.port) == (username, port)
     assert (account.db.database if account.has_db else None) == database  # type: ignore[union-attr]
+
+
+def go_account(key: str, row: dict[str, Any]) -> clusterconfig.Account:
+    """The account as the Go defaulting makes it, from the fixture: the fields of its Go type, those
+    the fixture does not give left empty."""
+    fields = GO_TYPES[row["type"]]
+    db = clusterconfig.Database(row.get("database", ""), row.get("db_user", "")) if "db" in fields else None
+    return clusterconfig.Account(
+        key,
+        row.get("username", "") if "username" in fields else None,
+        row.get("port", 0) if "port" in fields else None,
+        db,
+        db if "clickhouse_conf" in fields else None,
+        f"{db.database}_engine" if db is not None and "secondDatabase" in fields else None,
+        "encryptionKey" in fields,
+    )
+
+
+def test_the_defaults_are_the_go_defaults() -> None:
+    expected = {key: go_account(key, row) for key, row in GO_ACCOUNTS.items()}
+    assert expected == ACCOUNT_DEFAULTS
+    assert (
+        ACCOUNT_DEFAULTS["mcpServer"].db
+        == ACCOUNT_DEFAULTS["mcpServer"].clickhouse
+        == clusterconfig.Database("", "")
+    )
+    assert ACCOUNT_DEFAULTS["itsm"].second_database == "itsm_engine"
+
+
+def test_the_credentials_we_generate_hold_every_password_of_the_go_cluster_config() -> None:
+    keys = credentials.password_keys()
+    assert len(keys) == len(set(keys))
+    assert set(keys) - {credentials.SYSADMIN_KEY} == set(clusterconfig.missing_passwords({}))
 
 
 def test_a_fresh_document_is_complete() -> None:

@@ -119,6 +119,10 @@ create, so both verbs), POSTs Secrets and Events, and DELETEs what it prunes).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch"]
+# Pods: only the Go operator's bare etcd members, deleted once the etcd StatefulSet replaced them.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]

@@ -13,6 +13,7 @@ Paths come from the table of kinds in :mod:`kinds`.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from cloudpods_operator.kinds import JSON, Resource
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
+JSON_PATCH_CONTENT_TYPE = "application/json-patch+json"
 
 
 @dataclass
@@ -106,7 +108,7 @@ class Kube:
         path: str,
         *,
         query: dict[str, str] | None = None,
-        body: JSON | None = None,
+        body: JSON | builtins.list[JSON] | None = None,
         content_type: str = "application/json",
         request_timeout: float = 60.0,
     ) -> JSON:
@@ -174,6 +176,20 @@ class Kube:
         query = {"fieldManager": field_manager}
         path = resource.path(namespace, name)
         return await self.request("PATCH", path, query=query, body=body, content_type=MERGE_CONTENT_TYPE)
+
+    async def json_patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        ops: builtins.list[JSON],
+        *,
+        field_manager: str,
+    ) -> JSON:
+        """A JSON patch (RFC 6902); a ``test`` op on ``/metadata/resourceVersion`` makes it conditional."""
+        path = resource.path(namespace, name)
+        query = {"fieldManager": field_manager}
+        return await self.request("PATCH", path, query=query, body=ops, content_type=JSON_PATCH_CONTENT_TYPE)
 
     async def delete(
         self, resource: Resource, namespace: str | None, name: str, *, uid: str | None = None
