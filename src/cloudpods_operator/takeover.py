@@ -44,7 +44,10 @@ def upgraded_managed_fields(
         return None
     kept = [e for e in entries if e not in moving]
     mine = [e for e in kept if e.get("manager") == manager and e.get("operation") == "Apply"]
-    ours = next((e for e in mine if not e.get("subresource")), None)
+    found = next((e for e in mine if not e.get("subresource")), None)
+    ours = dict(found) if found is not None else None
+    if found is not None and ours is not None:
+        kept[kept.index(found)] = ours  # a copy: the caller's entries stay as they were
     if ours is None:
         ours = {
             "manager": manager,
