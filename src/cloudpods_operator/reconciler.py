@@ -302,7 +302,12 @@ class Reconciler:
             state = observed.workloads.get(comp.workloads[0])
             if replaced and comp.state is planner.State.ENABLED and state is not None and state.rolled_out:
                 await self._retire_pods(key, plan, replaced.format(cluster=key[1]), outcome, logger)
-        if clusterconfig.CLUSTER_CONFIG_KEY in secrets and key not in self._go_config_retired:
+        every_config_applied = all(c.state is not planner.State.WAITING for c in plan.components)
+        if (
+            every_config_applied
+            and clusterconfig.CLUSTER_CONFIG_KEY in secrets
+            and key not in self._go_config_retired
+        ):
             name = clusterconfig.configmap_name(key[1])
             try:
                 await self.kube.get(kinds.RESOURCES["ConfigMap"], key[0], name)

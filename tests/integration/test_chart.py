@@ -238,13 +238,25 @@ async def test_service_account_is_refused_what_the_chart_does_not_grant(
             return 200
 
         refused = {
-            "delete configmap": await status_of(core.delete_namespaced_config_map("kept", target)),
-            "delete secret": await status_of(core.delete_namespaced_secret("kept", target)),
-            "update secret": await status_of(
-                core.patch_namespaced_secret("kept", target, {"metadata": {"labels": {"x": "y"}}})
+            # ConfigMaps: patched and (superseded configs) deleted, never replaced; Secrets never deleted.
+            "replace configmap": await status_of(
+                core.replace_namespaced_config_map(
+                    "kept", target, k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="kept"))
+                )
             ),
-            "list pods": await status_of(core.list_namespaced_pod(target)),
-            "list pods everywhere": await status_of(core.list_pod_for_all_namespaces()),
+            "delete secret": await status_of(core.delete_namespaced_secret("kept", target)),
+            "delete pvc": await status_of(core.delete_namespaced_persistent_volume_claim("kept", target)),
+            # Pods: only listed and deleted (the Go operator's bare etcd members), never read or made.
+            "get pod": await status_of(core.read_namespaced_pod("kept", target)),
+            "create pod": await status_of(
+                core.create_namespaced_pod(
+                    target,
+                    k8s.V1Pod(
+                        metadata=k8s.V1ObjectMeta(name="it-pod"),
+                        spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="c", image="x")]),
+                    ),
+                )
+            ),
             "delete namespace": await status_of(core.delete_namespace(target)),
             "get node": await status_of(core.read_node("node-plain-0")),
             "patch OnecloudCluster spec": await status_of(

@@ -188,7 +188,7 @@ async def test_metrics_move_with_a_reconcile_and_logs_name_the_cluster(
 
         def skipped() -> None:
             # A resync (every 5 s in tests) finds the objects it applied unchanged: skipped, not sent again.
-            assert operator.metric("cloudpods_operator_apply_skipped_total", kind="ConfigMap") > 0
+            assert operator.metric("cloudpods_operator_apply_skipped_total", kind="Secret") > 0
 
         await eventually(skipped, timeout=30, interval=0.5)
         assert operator.metric("controller_runtime_reconcile_total", cluster=cluster, result="success") >= 2

@@ -174,11 +174,11 @@ def test_disable_deletes_the_workload_keeps_config_and_reenable_restores(
 ) -> None:
     cloud.apply()
     cloud.wait_ready()
-    uid = cloud.get("configmap", "default-glance")["metadata"]["uid"]
+    uid = cloud.get("secret", "default-glance-config")["metadata"]["uid"]
     pvc = cloud.get("pvc", "default-glance")["metadata"]["uid"]
     cloud.patch({"spec": {"glance": {"disable": True}}})
     wait_for(lambda: "default-glance" not in cloud.workloads(), 30, what="glance Deployment deleted")
-    assert cloud.get("configmap", "default-glance")["metadata"]["uid"] == uid
+    assert cloud.get("secret", "default-glance-config")["metadata"]["uid"] == uid  # its config is kept
     assert cloud.get("pvc", "default-glance")["metadata"]["uid"] == pvc
     assert "glance" not in cloud.wait_ready()["status"]["components"]
     cloud.patch({"spec": {"glance": {"disable": False}}})

@@ -183,40 +183,53 @@ async def test_a_spec_that_cannot_be_planned_is_an_outcome_and_touches_nothing(h
     assert len([e for e in await harness.events() if e["type"] == "Warning"]) == 1
 
 
+def _foreign(desired: planner.DesiredObject, namespace: str, **spec: Any) -> JSON:
+    """An object under our name made by someone else (as a tool left it), from our own body."""
+    body = {k: v for k, v in desired.body.items() if k != "status"}
+    meta = {"name": desired.name, "namespace": namespace, "labels": desired.body["metadata"]["labels"]}
+    return {**body, "metadata": meta, "spec": {**desired.body["spec"], **spec}}
+
+
 async def test_an_apply_the_server_refuses_is_a_failure_retried_with_backoff(harness: Harness) -> None:
-    """A Deployment whose immutable selector differs (as one left by another tool could): 422 for it
-    alone, the rest of the plan applied, Degraded=ApplyFailed and a Warning Event naming it."""
+    """A StatefulSet whose immutable serviceName differs: 422 for it alone, the rest of the plan applied,
+    Degraded=ApplyFailed and a Warning Event naming it."""
     cr = await harness.apply_cluster()
-    web = next(o for o in _planned(cr).objects if o.kind == "Deployment" and o.component == "web")
-    foreign = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": web.name,
-            "namespace": harness.namespace,
-            "labels": web.body["metadata"]["labels"],
-        },
-        "spec": {
-            "selector": {"matchLabels": {"app": "someone-else"}},
-            "template": {
-                "metadata": {"labels": {"app": "someone-else"}},
-                "spec": {"containers": [{"name": "c", "image": "registry.example/other:1"}]},
-            },
-        },
-    }
-    await harness.kube.apply(foreign, field_manager="someone-else")
+    etcd = next(o for o in _planned(cr).objects if o.kind == "StatefulSet")
+    await harness.kube.apply(_foreign(etcd, harness.namespace, serviceName="other"), field_manager="someone")
     outcome = await harness.reconcile()
-    assert [f.split(":")[0] for f in outcome.failures] == [f"Deployment/{web.name}"]
-    assert "immutable" in outcome.failures[0]
+    assert [f.split(":")[0] for f in outcome.failures] == [f"StatefulSet/{etcd.name}"]
+    assert "Forbidden" in outcome.failures[0]
     assert len(outcome.created) == len(_planned(cr).objects) - 1
 
     queue: WorkQueue[ClusterKey] = WorkQueue()
     assert settle(queue, ("x", "y"), outcome) is Result.ERROR and queue.retries(("x", "y")) == 1
     degraded = _conditions(await harness.get(kinds.CLUSTER_KIND, "default"))["Degraded"]
     assert (degraded["status"], degraded["reason"]) == ("True", "ApplyFailed")
-    assert web.name in degraded["message"]
+    assert etcd.name in degraded["message"]
     failed = [e for e in await harness.events() if e["reason"] == "ApplyFailed"]
-    assert len(failed) == 1 and web.name in failed[0]["note"]
+    assert len(failed) == 1 and etcd.name in failed[0]["note"]
+
+
+async def test_a_workload_with_another_selector_is_replaced(harness: Harness) -> None:
+    """A selector is immutable: a workload left with another one is deleted and made again (as the Go
+    operator does), not left failing; a foreign manager's fields are ours after the first apply."""
+    cr = await harness.apply_cluster()
+    web = next(o for o in _planned(cr).objects if o.kind == "Deployment" and o.component == "web")
+    other = {"matchLabels": {"app": "someone-else"}}
+    template = {"metadata": {"labels": {"app": "someone-else"}}, "spec": web.body["spec"]["template"]["spec"]}
+    before = await harness.kube.create(
+        kinds.RESOURCES["Deployment"],
+        harness.namespace,
+        _foreign(web, harness.namespace, selector=other, template=template),
+        field_manager="onecloud-controller-manager",
+    )
+    outcome = await harness.reconcile()
+    assert outcome.failures == []
+    after = await harness.get("Deployment", web.name)
+    assert after["metadata"]["uid"] != before["metadata"]["uid"]
+    assert after["spec"]["selector"] == web.body["spec"]["selector"]
+    managers = {e["manager"] for e in after["metadata"]["managedFields"]}
+    assert "onecloud-controller-manager" not in managers
 
 
 async def test_api_errors_raise_for_the_worker(harness: Harness) -> None:
@@ -237,3 +250,24 @@ async def test_the_recorder_deduplicates_within_its_window(harness: Harness) -> 
     await recorder.emit(cr, "Warning", "Tested", "Test", "another note")
     notes = sorted(e["note"] for e in await harness.events() if e["reason"] == "Tested")
     assert notes == ["another note", "the same note"]
+
+
+async def test_the_go_operators_fields_become_ours_before_the_first_apply(harness: Harness) -> None:
+    """Written with Update by the Go operator's manager: after our first pass it owns nothing, the UID
+    is kept, and a field we do not set (its last-applied annotation) is gone."""
+    cr = await harness.apply_cluster()
+    web = next(o for o in _planned(cr).objects if o.kind == "Deployment" and o.component == "web")
+    foreign = _foreign(web, harness.namespace)
+    foreign["metadata"]["annotations"] = {"onecloud.yunion.io/last-applied-configuration": "{}"}
+    before = await harness.kube.create(
+        kinds.RESOURCES["Deployment"], harness.namespace, foreign, field_manager="onecloud-controller-manager"
+    )
+    outcome = await harness.reconcile()
+    assert outcome.failures == [] and f"Deployment/{web.name}" in outcome.updated
+    after = await harness.get("Deployment", web.name)
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert {e["manager"] for e in after["metadata"]["managedFields"]} <= {
+        FIELD_MANAGER,
+        "kube-controller-manager",
+    }
+    assert "onecloud.yunion.io/last-applied-configuration" not in after["metadata"].get("annotations", {})
