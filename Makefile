@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the project with its test tools
+	bash hack/mariadb/install.sh
 
 controlplane: ## build (or reuse from the cache) kube-apiserver, controller-manager, scheduler, etcd, kwok, helm
 	bash hack/cluster/build.sh

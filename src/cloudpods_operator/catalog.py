@@ -116,6 +116,8 @@ class Container:
     enabled_by: str | None = None
     """A boolean spec path (JSON keys) that must be true for this container to run."""
     working_dir: str | None = None
+    secret_env: tuple[tuple[str, str], ...] = ()
+    """Environment variables read from a key of ``<cluster>-credentials`` (name, key)."""
 
 
 @dataclass(frozen=True)
@@ -1318,6 +1320,8 @@ COMPONENTS: tuple[Component, ...] = (
                     ("YUNION_INSECURE", "true"),
                     ("EDITOR", "vim"),
                 ),
+                # The reference puts the bootstrap password in the pod spec; here it stays in the Secret.
+                secret_env=(("OS_PASSWORD", "sysadmin-password"),),
             ),
         ),
         products=products("FCELA"),

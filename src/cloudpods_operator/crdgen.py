@@ -23,6 +23,17 @@ CRD_FILE = f"{CRD_NAME}.yaml"
 _DROP = {"title", "default", "additionalProperties", "$defs"}
 
 
+def _empty_allowed(node: JSON) -> JSON:
+    """A string field also admits ``""`` (unset, as the Go operator's defaulting writes it)."""
+    if node.get("type") != "string":
+        return node
+    if "pattern" in node:
+        node = {**node, "pattern": f"^$|{node['pattern']}"}
+    if "enum" in node and "" not in node["enum"]:
+        node = {**node, "enum": [*node["enum"], ""]}
+    return node
+
+
 def _structural(node: JSON, defs: dict[str, JSON]) -> JSON:
     if "$ref" in node:
         return _structural(defs[node["$ref"].rsplit("/", 1)[1]], defs)
@@ -35,7 +46,7 @@ def _structural(node: JSON, defs: dict[str, JSON]) -> JSON:
         if key in _DROP or key == "required":
             continue
         if key == "properties":
-            out["properties"] = {k: _structural(v, defs) for k, v in value.items()}
+            out["properties"] = {k: _empty_allowed(_structural(v, defs)) for k, v in value.items()}
         elif key == "items":
             out["items"] = _structural(value, defs)
         elif key == "const":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
 import orjson
@@ -154,6 +154,10 @@ def _quantity(value: str | int) -> Decimal | None:
 
 
 def _same_quantity(a: str | int, b: str | int) -> bool:
-    """The API server canonicalises quantities ("0.5" -> "500m"): compare their values."""
+    """The API server canonicalises quantities ("0.5" -> "500m") and rounds them up to the milli
+    ("2.666667" -> "2667m", as the Go operator's computed limits are stored): compare their values so."""
     qa, qb = _quantity(a), _quantity(b)
-    return qa is not None and qa == qb
+    if qa is None or qb is None:
+        return False
+    milli = Decimal("0.001")
+    return qa.quantize(milli, rounding=ROUND_CEILING) == qb.quantize(milli, rounding=ROUND_CEILING)

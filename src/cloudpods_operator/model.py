@@ -13,9 +13,9 @@ images from these models; :mod:`crdgen` turns them into the CRD's OpenAPI schema
 from __future__ import annotations
 
 import functools
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 # The OCI distribution reference grammar (github.com/distribution/reference), written so that
@@ -46,13 +46,26 @@ Quantity = int | str
 
 
 class _Model(BaseModel):
-    """Base: camelCase JSON keys from snake_case names, unknown keys refused."""
+    """Base: camelCase JSON keys from snake_case names, unknown keys refused.
+
+    An empty string means unset, as in the Go operator's types (its defaulting writes ``""`` into
+    every string it leaves empty: a CR it ran has about two hundred of them)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         extra="forbid",
         serialize_by_alias=True,
     )
+
+    _EMPTY_IS_UNSET: ClassVar[bool] = True
+    """Off in the status models: those are ours, and an empty message is a message."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_unset(cls, data: Any) -> Any:
+        if cls._EMPTY_IS_UNSET and isinstance(data, dict):
+            return {k: v for k, v in data.items() if v != ""}
+        return data
 
 
 class ResourceAmounts(_Model):
@@ -476,6 +489,8 @@ class ObjectMeta(_Model):
 
 
 class Condition(_Model):
+    _EMPTY_IS_UNSET = False
+
     """A condition of the cluster: Ready, Progressing or Degraded, with a reason and a message.
     ``lastTransitionTime`` moves only when ``status`` does."""
 
@@ -488,6 +503,8 @@ class Condition(_Model):
 
 
 class ComponentStatus(_Model):
+    _EMPTY_IS_UNSET = False
+
     """One component's workload as last observed: image, replica counts and a phase.
     ``Normal``: rolled out with the planned images; ``Upgrade``: rolling out; ``Pending``: not created yet;
     ``Waiting``: held back until a component it depends on is ready."""
@@ -504,6 +521,8 @@ class ComponentStatus(_Model):
 
 
 class OnecloudClusterStatus(_Model):
+    _EMPTY_IS_UNSET = False
+
     """Written by the operator only: conditions and one entry per component that is not disabled.
     ``specChecksum`` changes once a pass has applied the whole spec."""
 

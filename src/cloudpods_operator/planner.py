@@ -134,6 +134,8 @@ def own_spec(spec: OnecloudClusterSpec, comp: catalog.Component) -> BaseModel | 
 
 def disabled_reason(spec: OnecloudClusterSpec, edition: str, comp: catalog.Component) -> str | None:
     """Why the reference would not run this component, or None: the §3.1 gates in order."""
+    if comp.group is catalog.Group.NOT_RUN:
+        return "in the reference's types, never run by it"
     product = spec.effective_product_version
     if product not in comp.products:
         return f"not part of productVersion {product}"

@@ -38,7 +38,7 @@ from cloudpods_operator.kube.client import Kube
 from cloudpods_operator.kube.events import Recorder, now_rfc3339
 from cloudpods_operator.metrics import Metrics
 from cloudpods_operator.model import OnecloudCluster, describe_validation_error
-from cloudpods_operator.observed import ClusterKey
+from cloudpods_operator.observed import ClusterKey, ObjectKey
 from cloudpods_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ class Reconciler:
         self.adopt_managers = adopt_managers
         self._go_config_retired: set[ClusterKey] = set()
         self._pods_retired: set[tuple[ClusterKey, str]] = set()
+        self._adopted: set[ObjectKey] = set()
 
     async def reconcile(self, key: ClusterKey) -> Outcome | None:
         """One pass over one cluster; None when the cluster is gone. API trouble raises."""
@@ -252,6 +253,11 @@ class Reconciler:
                 if change.live is not None and not diff.applied_by_us(change.live):
                     await self._take_over(change, logger)
                 applied = await self.kube.apply(change.body, field_manager=self.field_manager)
+                applied.setdefault("kind", obj.kind)
+                if await self._adopt_fields(applied, logger):
+                    # It existed unseen (no label of ours, as the Go operator's etcd Services): now that its
+                    # fields are ours, the apply removes what we do not set.
+                    applied = await self.kube.apply(change.body, field_manager=self.field_manager)
         except (errors.ApiError, errors.TransientError) as exc:
             outcome.failures.append(f"{label}: {exc}")
             logger.warning("apply %s failed: %s", label, exc)
@@ -299,10 +305,14 @@ class Reconciler:
                     )
         for comp in plan.components:
             replaced = comp.component.replaces_pods
-            state = observed.workloads.get(comp.workloads[0])
-            if replaced and comp.state is planner.State.ENABLED and state is not None and state.rolled_out:
+            # As soon as the workload exists: the bare Pods' anti-affinity keeps its pods off their nodes.
+            if replaced and comp.state is planner.State.ENABLED and comp.workloads[0] in observed.workloads:
                 await self._retire_pods(key, plan, replaced.format(cluster=key[1]), outcome, logger)
-        every_config_applied = all(c.state is not planner.State.WAITING for c in plan.components)
+        await self._adopt_retained(plan, key, logger)
+        every_config_applied = all(c.state is not planner.State.WAITING for c in plan.components) and not any(
+            k[0] == "ConfigMap" and k[2] in {w for c in plan.components for w in c.workloads}
+            for k, _ in self.cache.owned_by(key)
+        )  # the plaintext cluster config goes last
         if (
             every_config_applied
             and clusterconfig.CLUSTER_CONFIG_KEY in secrets
@@ -325,6 +335,25 @@ class Reconciler:
             return []
         ours = serviceconfig.options(ctx, comp, secrets)
         return takeover.differing_options((old.get("data") or {}).get("config", ""), ours)
+
+    async def _adopt_retained(
+        self, plan: planner.Plan, key: ClusterKey, logger: logging.LoggerAdapter[Any]
+    ) -> None:
+        """Objects kept but not applied (the Service of a component disabled in the product): their Go
+        operator's fields become ours too, once per process."""
+        wanted = {o.key for o in plan.objects}
+        for okey, cached in self.cache.owned_by(key):
+            if okey in wanted or okey in self._adopted or okey[0] not in kinds.PRUNABLE_KINDS:
+                continue
+            self._adopted.add(okey)
+            if diff.applied_by_us(cached):
+                continue
+            try:
+                await self._adopt_fields(
+                    await self.kube.get(kinds.RESOURCES[okey[0]], okey[1], okey[2]), logger
+                )
+            except errors.NotFound:
+                continue
 
     async def _retire_pods(
         self,
@@ -371,23 +400,34 @@ class Reconciler:
             logger.warning("%s/%s has another selector (immutable): replacing it", obj.kind, obj.name)
             await self.kube.delete(resource, obj.namespace, obj.name, uid=live["metadata"]["uid"])
             return
+        await self._adopt_fields(live, logger)
+
+    async def _adopt_fields(self, live: JSON, logger: logging.LoggerAdapter[Any]) -> bool:
+        """Move the Go operator's Update-owned fields of ``live`` to our manager; True if it did."""
         meta = live.get("metadata", {})
         moved = takeover.upgraded_managed_fields(
             meta.get("managedFields") or [],
             manager=self.field_manager,
             adopt=self.adopt_managers,
-            api_version=obj.api_version,
+            api_version=str(live.get("apiVersion", "")),
         )
         if moved is None:
-            return
+            return False
         ops = [
             {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
             {"op": "replace", "path": "/metadata/managedFields", "value": moved},
         ]
-        await self.kube.json_patch(resource, obj.namespace, obj.name, ops, field_manager=self.field_manager)
-        logger.info(
-            "took over the fields of %s/%s from %s", obj.kind, obj.name, ", ".join(self.adopt_managers)
+        resource = kinds.RESOURCES[str(live.get("kind"))]
+        await self.kube.json_patch(
+            resource, meta.get("namespace"), meta["name"], ops, field_manager=self.field_manager
         )
+        logger.info(
+            "took over the fields of %s/%s from %s",
+            live.get("kind"),
+            meta["name"],
+            ", ".join(self.adopt_managers),
+        )
+        return True
 
     async def _prune(
         self,

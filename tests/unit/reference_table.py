@@ -212,7 +212,9 @@ COMPONENTS: tuple[Comp, ...] = (
         edition="ee_or_ese",
         services=(Svc("", "ClusterIP", (), headless=True),),
     ),
-    _api("influxdb", "influxdb", 30086, "FCE", hyper=False, pinned="1.7.7", default_off=True, pvc=True),
+    # In the reference's types but never run by it (not wired into its sync loop); the CRs it defaults
+    # carry influxdb.disable: false, so "explicitly enabled" cannot mean anything either: never planned.
+    _api("influxdb", "influxdb", 30086, "", hyper=False, pinned="1.7.7", default_off=True, pvc=True),
     Comp(
         "victoria-metrics",
         "victoriaMetrics",

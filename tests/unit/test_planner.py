@@ -244,13 +244,19 @@ DEFAULT_OFF = [
     ("apimap", "apiMap"),
     ("cloudmux", "cloudmux"),
     ("echarts-ssr", "echartsSSR"),
-    ("influxdb", "influxdb"),
 ]
+
+
+def test_influxdb_is_never_run_as_in_the_reference() -> None:
+    """The Go operator never runs it, and every CR it defaulted says influxdb.disable: false."""
+    plan = plan_for({"influxdb": {"disable": False}}, "ee")
+    assert plan.component("influxdb").state is planner.State.DISABLED
+    assert not [o for o in plan.objects if o.component == "influxdb"]
 
 
 @pytest.mark.parametrize(("component", "key"), DEFAULT_OFF, ids=[c for c, _ in DEFAULT_OFF])
 def test_default_off_components_need_an_explicit_disable_false(component: str, key: str) -> None:
-    def all_four(value: dict[str, Any]) -> planner.Plan:  # one plan per setting serves the four cases
+    def all_four(value: dict[str, Any]) -> planner.Plan:  # one plan per setting serves every case
         return plan_for({k: value for _, k in DEFAULT_OFF}, "ee")
 
     assert component not in enabled(plan_for({}, "ee"))
