@@ -26,7 +26,7 @@ ITSM_KEY = "itsm.encryption-key"
 
 def secret_name(cluster_name: str) -> str:
     """``<cluster>-credentials``."""
-    return f"{cluster_name}-credentials"
+    return render.credentials_secret_name(cluster_name)
 
 
 def password() -> str:

@@ -149,6 +149,11 @@ class Reconciler:
                 raise errors.TransientError("the credentials Secret was not stored; retrying")
             plan = planner.plan(cluster, self.cache.observed(key), secrets)
         outcome = Outcome()
+        for comp in plan.components:
+            replaced = comp.component.replaces_pods
+            # Before the workload that replaces them: their anti-affinity would keep its pods off their nodes.
+            if replaced and comp.state is planner.State.ENABLED:
+                await self._retire_pods(key, plan, replaced.format(cluster=key[1]), outcome, logger)
         await self._apply(plan, outcome, logger)
         await self._prune(plan, key, cluster.metadata.uid or "", outcome, logger)
         if not outcome.failed:
@@ -287,12 +292,18 @@ class Reconciler:
         sent = {name.split("/", 1)[1] for name in (*outcome.created, *outcome.updated, *outcome.drifted)}
         ctx = render.Context(plan.cluster, images.edition_of(plan.cluster))
         for comp in plan.components:
-            if comp.state is not planner.State.ENABLED or comp.component.config is None:
+            if comp.state is planner.State.WAITING or comp.component.config is None:
                 continue
             for workload in comp.workloads:
                 old = self.cache.get("ConfigMap", key[0], workload)
                 state = observed.workloads.get(workload)
-                if old is None or workload in sent or state is None or not state.rolled_out:
+                if old is None or workload in sent:
+                    continue
+                # Enabled: once its pods run from the Secret; disabled: nothing runs, nothing mounts it.
+                running = state is not None and state.rolled_out
+                if comp.state is planner.State.ENABLED and not running:
+                    continue
+                if comp.state is planner.State.DISABLED and state is not None:
                     continue
                 await self._delete_config_map(key, workload, outcome, logger)
                 edited = self._edited_options(ctx, comp.component, old.body(), secrets)
@@ -303,11 +314,6 @@ class Reconciler:
                     await self.recorder.emit(
                         self.cache.clusters[key], "Warning", "ConfigEditsDropped", "Retire", note
                     )
-        for comp in plan.components:
-            replaced = comp.component.replaces_pods
-            # As soon as the workload exists: the bare Pods' anti-affinity keeps its pods off their nodes.
-            if replaced and comp.state is planner.State.ENABLED and comp.workloads[0] in observed.workloads:
-                await self._retire_pods(key, plan, replaced.format(cluster=key[1]), outcome, logger)
         await self._adopt_retained(plan, key, logger)
         every_config_applied = all(c.state is not planner.State.WAITING for c in plan.components) and not any(
             k[0] == "ConfigMap" and k[2] in {w for c in plan.components for w in c.workloads}

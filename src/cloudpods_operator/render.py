@@ -175,11 +175,17 @@ def render_container(
         body["ports"] = [
             {"name": p.name, "containerPort": p.port, "protocol": p.protocol} for p in container.ports
         ]
-    if container.env:
+    if container.env or container.secret_env:
         # An empty value is left out, as the API server stores it (else it would read as drift forever).
         body["env"] = [
             {"name": k, "value": v.replace("${cluster}", ctx.name)} if v else {"name": k}
             for k, v in container.env
+        ] + [
+            {
+                "name": k,
+                "valueFrom": {"secretKeyRef": {"name": credentials_secret_name(ctx.name), "key": key}},
+            }
+            for k, key in container.secret_env
         ]
     body["volumeMounts"] = _mounts(ctx, comp)
     security: JSON = {}
@@ -480,6 +486,11 @@ def _node_port(own: BaseModel | None, sp: catalog.ServicePort) -> int | None:
         return None
     value = lookup(own, sp.node_port_field) if sp.node_port_field else None
     return int(value) if isinstance(value, int) and value else sp.fixed_node_port
+
+
+def credentials_secret_name(cluster_name: str) -> str:
+    """``<cluster>-credentials``: every password of the cluster."""
+    return f"{cluster_name}-credentials"
 
 
 def config_secret_name(workload: str) -> str:

@@ -6,9 +6,8 @@ header says how it was made and lists the test passwords). :func:`create_go_clus
 namespace the way the Go operator did:
 
 * the CR: the user's manifest applied with ``kubectl apply`` (client-side, as a user does), then the
-  defaulted spec and the status written back with a whole-object Update by ``onecloud-controller-manager``,
-  under the Go operator's CRD (``crd.yaml`` next to the fixture: our CRD rejects the empty strings Go's
-  defaulting persists, so the Go CRD is swapped in for that write and ours put back at once);
+  defaulted spec and the status written back with a whole-object Update by ``onecloud-controller-manager``
+  (our CRD admits the empty strings Go's defaulting persists: "" means unset);
 * ServiceAccount ``onecloud-operator``: from the Go install manifest (``kubectl apply``);
 * everything else: POST (create) with ``fieldManager=onecloud-controller-manager``, which the API server
   records as operation ``Update``, exactly as it recorded the Go client's creates (no field manager, user
@@ -23,19 +22,16 @@ import base64
 import copy
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .helpers import REPO, Kubectl, eventually, wait_for
+from .helpers import REPO, Kubectl, eventually
 
 FIXTURE_DIR = REPO / "tests" / "fixtures" / "go_cluster"
 FIXTURE = FIXTURE_DIR / "default.yaml"
-GO_CRD = FIXTURE_DIR / "crd.yaml"
 CRD_NAME = "onecloudclusters.onecloud.yunion.io"
 CR_RESOURCE = CRD_NAME
 GO_FIELD_MANAGER = "onecloud-controller-manager"
@@ -167,49 +163,6 @@ class GoCluster:
         return text
 
 
-# ---- the Go CRD swap --------------------------------------------------------------------------------
-
-
-def _crd(kubectl: Kubectl) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(kubectl("get", "crd", CRD_NAME, "-o", "json").stdout)
-    return doc
-
-
-def _replace_crd_spec(kubectl: Kubectl, spec: dict[str, Any]) -> None:
-    live = _crd(kubectl)
-    live["spec"] = spec
-    kubectl("replace", "-f", "-", input=json.dumps(live))
-
-
-def _probe(kubectl: Kubectl, namespace: str) -> bool:
-    """Whether the served schema accepts an empty `tag` (the Go CRD does, ours does not)."""
-    probe = {
-        "apiVersion": "onecloud.yunion.io/v1alpha1",
-        "kind": "OnecloudCluster",
-        "metadata": {"name": "crd-schema-probe", "namespace": namespace},
-        "spec": {"keystone": {"tag": ""}},
-    }
-    done = kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(probe), check=False)
-    return done.returncode == 0
-
-
-@contextmanager
-def go_crd(kubectl: Kubectl, namespace: str) -> Iterator[None]:
-    """The Go operator's CRD served while the block runs; our CRD's spec put back afterwards, exactly,
-    and re-applied the way the `crd` fixture applies it (so its field manager owns it again)."""
-    ours = _crd(kubectl)["spec"]
-    go_spec = yaml.safe_load(GO_CRD.read_text())["spec"]
-    go_spec.setdefault("conversion", ours.get("conversion", {"strategy": "None"}))
-    _replace_crd_spec(kubectl, go_spec)
-    try:
-        wait_for(lambda: _probe(kubectl, namespace), 60, interval=0.2, what="the Go CRD to be served")
-        yield
-    finally:
-        _replace_crd_spec(kubectl, ours)
-        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crd"))
-        wait_for(lambda: not _probe(kubectl, namespace), 60, interval=0.2, what="our CRD to be served again")
-
-
 # ---- creating ---------------------------------------------------------------------------------------
 
 
@@ -267,8 +220,8 @@ def list_namespace(
 
 
 def _create_sync(kubectl: Kubectl, namespace: str, fixture: Fixture) -> GoCluster:
-    with go_crd(kubectl, namespace):
-        cr = _write_cr(kubectl, fixture, namespace)
+    # Our CRD admits the CR the Go operator defaulted ("" means unset): no schema swap is needed.
+    cr = _write_cr(kubectl, fixture, namespace)
     cr_uid = str(cr["metadata"]["uid"])
     sa = copy.deepcopy(fixture.service_account)
     sa["metadata"]["namespace"] = namespace

@@ -68,8 +68,7 @@ in the README). Not `BootstrapPasswordIgnored`: the README gives it for a later 
 bootstrapPassword, which a take-over is not."""
 README_ETCD = (
     "etcd runs as a StatefulSet `<cluster>-etcd`",
-    "on takeover the StatefulSet starts a new, empty member, and once it is rolled out the old Pods "
-    "are deleted",
+    "on takeover the old Pods are deleted just before the StatefulSet is created",
 )
 """The README sentences the etcd check follows; if the README changes, so must the check."""
 GO_PASSWORD_OPTIONS = frozenset(
@@ -502,8 +501,8 @@ def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
 def check_etcd(cluster: GoCluster, live: dict[Key, dict[str, Any]]) -> str:
     """README: etcd runs as a StatefulSet `<cluster>-etcd` behind the reference's Services (`<cluster>-etcd`
     headless, `<cluster>-etcd-client` NodePort 30379), TLS Secrets `<cluster>-etcd-{server,client,peer}`;
-    on takeover the StatefulSet starts a new member and, once it is rolled out, the Go member Pods are
-    deleted. Also: the Services never select the Go members next to ours (two etcd clusters behind one
+    on takeover the Go member Pods are deleted just before the StatefulSet is created. Also: the Services
+    never select the Go members next to ours (two etcd clusters behind one
     Service). Returns what became of the Go member Pods."""
     readme = " ".join((REPO / "README.md").read_text().split())
     for sentence in README_ETCD:
