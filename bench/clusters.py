@@ -212,13 +212,13 @@ def operator_bodies(cr: JSON, live: list[JSON], nodes: list[JSON]) -> list[JSON]
 
 
 def floor_support(doc: JSON, owner: JSON) -> list[JSON]:
-    """What the floor's pods need to be admitted and scheduled (ServiceAccount, ConfigMaps, PVCs): the
+    """What the floor's pods need to be admitted and scheduled (ServiceAccount, config Secrets, PVCs): the
     plan's own bodies, relabelled and owned like the floor's workloads. No Service: NodePorts are global."""
     ref = floor_bodies(doc, owner)
     owner_refs = next(iter(ref.values()))["metadata"]["ownerReferences"] if ref else []
     out = []
     for obj in plan(doc).objects:
-        if obj.kind in ("ServiceAccount", "ConfigMap", "PersistentVolumeClaim"):
+        if obj.kind in ("ServiceAccount", "Secret", "PersistentVolumeClaim"):
             body = _relabel(copy.deepcopy(obj.body))
             body["metadata"]["ownerReferences"] = owner_refs
             out.append(body)

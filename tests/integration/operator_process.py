@@ -61,12 +61,19 @@ class OperatorProcess:
             *self.extra_args,
         ]
 
+    # The example's spec.mysql.host names a MySQL no test runs: provisioning is tested in-process
+    # (test_databases.py); a test that wants it passes MANAGE_DATABASES=true in ``env``.
+    _defaults = {"MANAGE_DATABASES": "false"}
+
     def start(self, *, wait_ready: bool = True, timeout: float = 60.0) -> OperatorProcess:
         if self.log_path is None:
             self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"operator-{self.metrics_port}.log"
         with self.log_path.open("ab") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**self._defaults, **os.environ, **self.env},
             )
         STARTED.append(self.proc)
         if wait_ready:
@@ -108,9 +115,11 @@ class OperatorProcess:
                 total += float(value)
         return total
 
-    def writes(self) -> float:
+    def writes(self, **labels: str) -> float:
+        """Every POST, PUT, PATCH and DELETE sent (``code="409"``: only those refused so)."""
         return sum(
-            self.metric("rest_client_requests_total", method=m) for m in ("POST", "PUT", "PATCH", "DELETE")
+            self.metric("rest_client_requests_total", method=m, **labels)
+            for m in ("POST", "PUT", "PATCH", "DELETE")
         )
 
     def logs(self) -> str:

@@ -193,7 +193,9 @@ async def test_only_the_leader_holds_the_lease_and_writes(
     await eventually(resynced_while_the_follower_tried, timeout=30, interval=0.2)
     assert leader.metric("controller_runtime_reconcile_total") >= 2
     assert leader.writes() > 0
-    assert follower.writes() == 0, "a follower sends no write at all, not even to the Lease"
+    # Started together, both may find no Lease and POST one: the loser's create is refused (409), as
+    # client-go's would be. Beyond that, a follower sends no write at all, not even to the Lease.
+    assert follower.writes() == follower.writes(code="409") <= 1, "a follower writes nothing that lands"
     assert follower.metric("controller_runtime_reconcile_total") == 0
     assert follower.metric("rest_client_requests_total", method="GET") > 0, "it does try the Lease"
 

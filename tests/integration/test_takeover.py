@@ -32,11 +32,15 @@ import asyncio
 import base64
 import inspect
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from .cloud import Cloud
 from .conftest import Kube
@@ -476,6 +480,31 @@ def check_credentials(cluster: GoCluster, live: dict[Key, dict[str, Any]]) -> No
     )
 
 
+def check_export_gives_back_the_go_cluster_config(cluster: GoCluster, kube: Kube) -> None:
+    """README, "To go back": `export-cluster-config` rebuilds the Go operator's document from the Secret:
+    the adopted one, as the Go operator wrote it (its ConfigMap is gone by now)."""
+    binary = Path(sys.executable).parent / "cloudpods-operator"
+    ref = f"{cluster.namespace}/{cluster.name}"
+    done = subprocess.run(
+        [str(binary), "export-cluster-config", ref, "--kubeconfig", str(kube.kubeconfig), "-o", "yaml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == cluster.cluster_config, "the exported document differs from the adopted one"
+    manifest = subprocess.run(
+        [str(binary), "export-cluster-config", ref, "--kubeconfig", str(kube.kubeconfig)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert manifest.returncode == 0, manifest.stderr
+    doc = yaml.safe_load(manifest.stdout)
+    assert (doc["kind"], doc["metadata"]["name"]) == ("ConfigMap", f"{cluster.name}-cluster-config")
+    assert doc["data"]["OnecloudClusterConfig"] == cluster.cluster_config
+
+
 def check_no_password_in_configmaps(cluster: GoCluster, live: dict[Key, dict[str, Any]]) -> None:
     secrets = dict(cluster.passwords)
     stale = "default-itsm.yunion.rc.email.link.encryption.key"
@@ -586,6 +615,9 @@ async def test_operator_takes_over_a_cluster_the_go_operator_left(
             "no password in ConfigMaps", lambda: check_no_password_in_configmaps(go_cluster, live)
         )
         await checks.run("etcd", lambda: notes.append(check_etcd(go_cluster, live)))
+        await checks.run(
+            "the way back", lambda: check_export_gives_back_the_go_cluster_config(go_cluster, kube)
+        )
     finally:
         alive = operator.proc is not None and operator.proc.poll() is None
         if alive:
