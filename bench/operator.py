@@ -150,6 +150,7 @@ class Operator:
             f"127.0.0.1:{self.health_port}",
             "--resync",
             f"{self.resync:g}",
+            "--no-manage-databases",  # the benchmark's clusters have no MySQL (issue 19: fleet without one)
             *self.extra_args,
         ]
 

@@ -18,7 +18,7 @@ import anyio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from cloudpods_operator import kinds, logs, settings
+from cloudpods_operator import kinds, logs, provisioning, settings
 from cloudpods_operator.cache import Cache
 from cloudpods_operator.errors import OperatorError
 from cloudpods_operator.kube.client import Kube
@@ -103,6 +103,9 @@ class Operator:
         self.metrics = metrics
         self.queue: WorkQueue[ClusterKey] = WorkQueue()
         self.cache = Cache(self.queue.add)
+        self.provisioner = (
+            provisioning.Provisioner(kube, address=cfg.mysql_address) if cfg.manage_databases else None
+        )
         self.reconciler = Reconciler(
             kube,
             self.cache,
@@ -110,6 +113,7 @@ class Operator:
             metrics,
             field_manager=cfg.field_manager,
             apply_limiter=anyio.CapacityLimiter(cfg.apply_concurrency),
+            provisioner=self.provisioner,
         )
         self.health = Health(expected=len(watch_specs(cfg)))
         self.stopping = anyio.Event()
@@ -195,6 +199,9 @@ async def run(cfg: settings.Settings) -> int:
                     await elector.release()
             root.cancel_scope.cancel()
     finally:
+        if op.provisioner is not None:
+            with anyio.move_on_after(2, shield=True):
+                await op.provisioner.close()
         if runner is not None:
             await runner.cleanup()
         await kube.close()

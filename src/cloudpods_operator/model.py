@@ -301,14 +301,35 @@ class EtcdSpec(_Model):
     etcd_backend_quota_size: int | None = Field(default=None, ge=0)
 
 
+class SecretKeyRef(_Model):
+    """One key of a Secret in the cluster's namespace."""
+
+    name: str
+    key: str
+
+
 class DBServer(_Model):
     """A database server the services connect to, and its administrator account.
     For ``mysql`` the host defaults to ``mysql`` and the port to 3306."""
 
-    host: str | None = None
+    host: str | None = Field(
+        default=None,
+        description="For mysql: set, the operator logs in as the administrator and creates every component's "
+        "database, user and grant; unset, it provisions nothing. A name without a dot is a Service of the "
+        "cluster's namespace",
+    )
     port: int | None = Field(default=None, ge=1, le=65535)
-    username: str | None = None
-    password: str | None = None
+    username: str | None = Field(default=None, description="The administrator account (root by default)")
+    password: str | None = Field(
+        default=None,
+        description="The administrator's password in plain text: readable by anyone who can read this "
+        "OnecloudCluster. Prefer passwordSecret, which wins over it",
+    )
+    password_secret: SecretKeyRef | None = Field(
+        default=None,
+        description="The administrator's password as a key of a Secret in the cluster's namespace; wins "
+        "over password",
+    )
 
 
 class MinioSpec(_Model):
@@ -534,6 +555,11 @@ class OnecloudClusterStatus(_Model):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     components: dict[str, ComponentStatus] | None = None
+    database: Literal["NotManaged", "Ready", "Unavailable"] | None = Field(
+        default=None,
+        description="The MySQL provisioning: NotManaged without spec.mysql.host, Ready once every database "
+        "is ensured, Unavailable when the server cannot be used (the Degraded condition says why)",
+    )
 
 
 class OnecloudCluster(_Model):

@@ -37,11 +37,15 @@ class WorkloadState:
 
 @dataclass(frozen=True)
 class Observed:
-    """The inputs of the planner's gates: workloads by name, and the onecloud labels nodes carry."""
+    """The inputs of the planner's gates: workloads by name, the onecloud labels nodes carry, and the
+    databases ensured."""
 
     workloads: Mapping[str, WorkloadState] = field(default_factory=dict)
     node_labels: frozenset[str] | None = None
     """None until the (optional) Node watch has listed."""
+    databases: frozenset[str] | None = None
+    """The MySQL databases this process has ensured for the cluster; None: not managed (no
+    ``spec.mysql.host``), nothing waits for a database."""
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,15 @@ def disabled_reason(spec: OnecloudClusterSpec, edition: str, comp: catalog.Compo
     return None
 
 
+def mysql_database(spec: OnecloudClusterSpec, comp: catalog.Component) -> str | None:
+    """The MySQL database the component connects to (None: none, or its ``db_engine`` is dameng)."""
+    if not comp.db:
+        return None
+    own = own_spec(spec, comp)
+    engine = lookup(own, "db_engine") if own is not None else None
+    return None if (engine or spec.db_engine) == "dameng" else comp.db
+
+
 def _waiting_reason(
     spec: OnecloudClusterSpec,
     comp: catalog.Component,
@@ -166,6 +175,9 @@ def _waiting_reason(
 ) -> str | None:
     if observed is None:
         return None
+    database = mysql_database(spec, comp)
+    if observed.databases is not None and database is not None and database not in observed.databases:
+        return f"waiting for database {database}"
     for dep in comp.waits_for:
         if dep not in expected:
             continue

@@ -1,6 +1,7 @@
 """reconcile(key): the one place where the pure core meets the API server.
 
-parse -> plan -> ensure Secrets -> diff against the cache -> apply the changes in parallel, wave
+parse -> plan -> ensure Secrets -> ensure the MySQL databases (:mod:`provisioning`, with
+``spec.mysql.host``) -> diff against the cache -> apply the changes in parallel, wave
 by wave (:func:`kinds.rank`) -> prune -> status (written only when it changed) -> Events. A spec
 that cannot be planned touches no workload: it becomes a Degraded condition and a warning Event,
 and waits for the user's next edit. Every pass returns an :class:`Outcome`; the worker
@@ -9,6 +10,7 @@ and waits for the user's next edit. Every pass returns an :class:`Outcome`; the 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,6 +29,7 @@ from cloudpods_operator import (
     images,
     kinds,
     planner,
+    provisioning,
     render,
     serviceconfig,
     status,
@@ -38,7 +41,7 @@ from cloudpods_operator.kube.client import Kube
 from cloudpods_operator.kube.events import Recorder, now_rfc3339
 from cloudpods_operator.metrics import Metrics
 from cloudpods_operator.model import OnecloudCluster, describe_validation_error
-from cloudpods_operator.observed import ClusterKey, ObjectKey
+from cloudpods_operator.observed import ClusterKey, ObjectKey, Observed
 from cloudpods_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -61,13 +64,15 @@ class Outcome:
     drifted: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    database_error: str | None = None
+    """MySQL could not be used (or refused a statement): worth a retry with backoff."""
     skipped: int = 0
     status_written: bool = False
 
     @property
     def failed(self) -> bool:
-        """Some object could not be applied or pruned: worth a retry with backoff."""
-        return bool(self.failures)
+        """Some object could not be applied or pruned, or MySQL failed: worth a retry with backoff."""
+        return bool(self.failures or self.database_error)
 
 
 class Result(StrEnum):
@@ -86,7 +91,7 @@ def settle(queue: WorkQueue[ClusterKey], key: ClusterKey, outcome: Outcome | Bas
     forgets the key's failures; API trouble backs off, a 429 honours Retry-After.
     """
     match outcome:
-        case None | Outcome(spec_error=None, failures=[]):
+        case None | Outcome(spec_error=None, failures=[], database_error=None):
             queue.forget(key)
             return Result.SUCCESS
         case Outcome(spec_error=str()):
@@ -114,6 +119,7 @@ class Reconciler:
         field_manager: str,
         apply_limiter: anyio.CapacityLimiter,
         adopt_managers: tuple[str, ...] = takeover.GO_FIELD_MANAGERS,
+        provisioner: provisioning.Provisioner | None = None,
     ) -> None:
         self.kube = kube
         self.cache = cache
@@ -122,6 +128,8 @@ class Reconciler:
         self.field_manager = field_manager
         self.limiter = apply_limiter
         self.adopt_managers = adopt_managers
+        self.provisioner = provisioner
+        """None: no MySQL provisioning at all (every cluster as if it set no ``spec.mysql.host``)."""
         self._go_config_retired: set[ClusterKey] = set()
         self._pods_retired: set[tuple[ClusterKey, str]] = set()
         self._adopted: set[ObjectKey] = set()
@@ -130,12 +138,14 @@ class Reconciler:
         """One pass over one cluster; None when the cluster is gone. API trouble raises."""
         raw = self.cache.clusters.get(key)
         if raw is None:
+            if self.provisioner is not None:
+                await self.provisioner.forget(key)
             return None
         logger = logging.LoggerAdapter(log, {"cluster": f"{key[0]}/{key[1]}"})
         secrets = self._complete_credentials(key)
         try:
             cluster = OnecloudCluster.model_validate({k: v for k, v in raw.items() if k != "status"})
-            plan = planner.plan(cluster, self.cache.observed(key), secrets)  # None: placeholders
+            plan = planner.plan(cluster, self._observed(key, cluster), secrets)  # None: placeholders
         except ValidationError as exc:
             return await self._spec_error(raw, "InvalidSpec", describe_validation_error(exc), logger)
         except errors.SpecError as exc:
@@ -147,8 +157,12 @@ class Reconciler:
             secrets = self._complete_credentials(key)
             if secrets is None:
                 raise errors.TransientError("the credentials Secret was not stored; retrying")
-            plan = planner.plan(cluster, self.cache.observed(key), secrets)
+            plan = planner.plan(cluster, self._observed(key, cluster), secrets)
         outcome = Outcome()
+        gated = self._observed(key, cluster).databases
+        report = await self._provision(key, plan, secrets, outcome, logger)
+        if report.ensured != gated:  # newly ensured: the database gate opens
+            plan = planner.plan(cluster, self._observed(key, cluster), secrets)
         for comp in plan.components:
             replaced = comp.component.replaces_pods
             # Before the workload that replaces them: their anti-affinity would keep its pods off their nodes.
@@ -158,13 +172,37 @@ class Reconciler:
         await self._prune(plan, key, cluster.metadata.uid or "", outcome, logger)
         if not outcome.failed:
             await self._retire(plan, key, secrets, outcome, logger)
-        await self._report(raw, cluster, plan, key, outcome)
+        await self._report(raw, cluster, plan, key, outcome, report)
         if cluster.spec.keystone.bootstrap_password not in (None, secrets.get(credentials.SYSADMIN_KEY)):
             note = "spec.keystone.bootstrapPassword differs from the credentials Secret, which wins: ignored"
             await self.recorder.emit(raw, "Warning", "BootstrapPasswordIgnored", "Credentials", note)
         return outcome
 
     # ---- steps -------------------------------------------------------------------------------
+
+    def _observed(self, key: ClusterKey, cluster: OnecloudCluster) -> Observed:
+        """The cache's view, with the databases this process has ensured (the planner's database gate)."""
+        seen = self.cache.observed(key)
+        if self.provisioner is None:
+            return seen
+        return dataclasses.replace(seen, databases=self.provisioner.observed(key, cluster))
+
+    async def _provision(
+        self,
+        key: ClusterKey,
+        plan: planner.Plan,
+        secrets: dict[str, str],
+        outcome: Outcome,
+        logger: logging.LoggerAdapter[Any],
+    ) -> provisioning.Report:
+        """The cluster's MySQL databases, users and grants (when it sets ``spec.mysql.host``)."""
+        if self.provisioner is None:
+            return provisioning.NOT_MANAGED
+        report = await self.provisioner.ensure(key, plan, secrets)
+        if report.error:
+            outcome.database_error = report.error
+            logger.warning("database provisioning failed (workloads left as they are): %s", report.error)
+        return report
 
     def _secret_names(self, key: ClusterKey) -> set[str]:
         return {k[2] for k, _ in self.cache.owned_by(key) if k[0] == "Secret"}
@@ -464,10 +502,13 @@ class Reconciler:
         plan: planner.Plan,
         key: ClusterKey,
         outcome: Outcome,
+        report: provisioning.Report,
     ) -> None:
         observed = self.cache.observed(key)
         previous = raw.get("status") or {}
-        new = status.build(cluster, plan, observed, outcome.failures, previous, now_rfc3339())
+        new = status.build(
+            cluster, plan, observed, outcome.failures, previous, now_rfc3339(), report.state, report.error
+        )
         for name, comp in new["components"].items():
             self.metrics.component_ready.labels(f"{key[0]}/{key[1]}", name).set(
                 1 if comp["phase"] == "Normal" else 0
@@ -522,6 +563,8 @@ class Reconciler:
             )
         if outcome.failures:
             await emit(raw, "Warning", "ApplyFailed", "Apply", "; ".join(outcome.failures))
+        if outcome.database_error:
+            await emit(raw, "Warning", "DatabaseUnavailable", "Database", outcome.database_error)
 
     async def _spec_error(
         self, raw: dict[str, Any], reason: str, message: str, logger: logging.LoggerAdapter[Any]

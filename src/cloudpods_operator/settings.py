@@ -53,6 +53,12 @@ class Settings:
     """Seconds between attempts to acquire or renew; below ``renew_deadline``."""
     identity: str
     """This process in the Lease's holderIdentity and in Events (the pod name, else the hostname)."""
+    mysql_address: tuple[str, int] | None = None
+    """HOST:PORT the operator reaches every cluster's MySQL at, instead of ``spec.mysql.host`` and ``.port``
+    (an operator run outside the cluster, the tests); None: the spec's, a host without a dot being a
+    Service of the cluster's namespace (``<host>.<namespace>.svc``)."""
+    manage_databases: bool = True
+    """Create the databases, users and grants in the MySQL of every cluster that sets ``spec.mysql.host``."""
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -92,6 +98,30 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--renew-deadline", type=float, default=float(_env("RENEW_DEADLINE", "10")))
     p.add_argument("--retry-period", type=float, default=float(_env("RETRY_PERIOD", "2")))
     p.add_argument("--identity", default=_env("POD_NAME", socket.gethostname()), help="[POD_NAME]")
+    p.add_argument(
+        "--mysql-address",
+        default=_env("MYSQL_ADDRESS", ""),
+        type=parse_address,
+        help="HOST:PORT of MySQL for every cluster, instead of spec.mysql.host and port [MYSQL_ADDRESS]",
+    )
+    p.add_argument(
+        "--manage-databases",
+        action=argparse.BooleanOptionalAction,
+        default=_env_bool("MANAGE_DATABASES", True),
+        help="create databases, users and grants where spec.mysql.host is set [MANAGE_DATABASES]",
+    )
+
+
+def parse_address(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[v6]:PORT`` for an IPv6 literal) as a pair; None for an empty string."""
+    text = text.strip()
+    if not text:
+        return None
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"not HOST:PORT: {text!r}")
+    return host, int(port)
 
 
 def from_args(args: argparse.Namespace) -> Settings:
@@ -114,4 +144,6 @@ def from_args(args: argparse.Namespace) -> Settings:
         renew_deadline=args.renew_deadline,
         retry_period=args.retry_period,
         identity=args.identity,
+        mysql_address=args.mysql_address,
+        manage_databases=args.manage_databases,
     )

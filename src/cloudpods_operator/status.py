@@ -66,12 +66,22 @@ def ordered_images(comp: planner.ComponentPlan) -> list[Any]:
     ]
 
 
-def checks(components: dict[str, dict[str, Any]], failures: list[str]) -> dict[str, Check]:
-    """Ready, Progressing and Degraded from the component entries and this pass's apply failures."""
+DATABASE_NOT_MANAGED = "NotManaged"
+DATABASE_READY = "Ready"
+DATABASE_UNAVAILABLE = "Unavailable"
+
+
+def checks(
+    components: dict[str, dict[str, Any]], failures: list[str], database_error: str | None = None
+) -> dict[str, Check]:
+    """Ready, Progressing and Degraded from the component entries, this pass's apply failures and the
+    database's trouble (which Degraded names first)."""
     not_ready = sorted(n for n, c in components.items() if c["phase"] != "Normal")
     waiting = sorted(n for n, c in components.items() if c["phase"] == "Waiting")
     rolling = sorted(n for n, c in components.items() if c["phase"] in ("Upgrade", "Pending"))
-    if failures:
+    if database_error:
+        degraded = Check("True", "DatabaseUnavailable", database_error[:1024])
+    elif failures:
         degraded = Check("True", "ApplyFailed", "; ".join(failures)[:1024])
     else:
         degraded = Check("False", "AsExpected", "")
@@ -79,8 +89,8 @@ def checks(components: dict[str, dict[str, Any]], failures: list[str]) -> dict[s
         ready = Check(
             "False", "ComponentsNotReady", f"{len(not_ready)} not ready: {', '.join(not_ready)}"[:1024]
         )
-    elif failures:
-        ready = Check("False", "ApplyFailed", degraded.message)
+    elif failures or database_error:
+        ready = Check("False", degraded.reason, degraded.message)
     else:
         ready = Check("True", "AllComponentsReady", f"{len(components)} components ready")
     if rolling or waiting:
@@ -137,11 +147,14 @@ def build(
     failures: list[str],
     previous: dict[str, Any],
     now: str,
+    database: str = DATABASE_NOT_MANAGED,
+    database_error: str | None = None,
 ) -> dict[str, Any]:
     """The whole status after one pass; ``previous`` is the status the cluster holds now.
 
     It supplies the transition times, and its ``specChecksum`` stays until a pass applies everything
-    with no component left waiting.
+    with no component left waiting. ``database`` is the provisioning's state (``NotManaged``, ``Ready``,
+    ``Unavailable``), ``database_error`` the server's message when it is unavailable.
     """
     components = {
         c.name: component_status(c, observed)
@@ -149,14 +162,17 @@ def build(
         if c.state is not planner.State.DISABLED
     }
     generation = cluster.metadata.generation or 0
-    verdicts = checks(components, failures)
+    verdicts = checks(components, failures, database_error)
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "version": cluster.spec.effective_version,
         "conditions": conditions(previous.get("conditions") or [], verdicts, generation, now),
         "components": components,
+        "database": database,
     }
-    all_applied = not failures and all(c["phase"] != "Waiting" for c in components.values())
+    all_applied = (
+        not failures and not database_error and all(c["phase"] != "Waiting" for c in components.values())
+    )
     status["specChecksum"] = spec_checksum(cluster) if all_applied else previous.get("specChecksum")
     if status["specChecksum"] is None:
         del status["specChecksum"]

@@ -340,6 +340,8 @@ def start_operator(kubeconfig: Path, state: Path, timeout: float = 60.0) -> Oper
         f"127.0.0.1:{health_port}",
         "--identity",
         f"demo-{socket.gethostname()}",
+        # The demo runs no MySQL (the example names one): provisioning is off, nothing waits for it.
+        "--no-manage-databases",
     ]
     with log.open("ab") as out:
         proc = subprocess.Popen(

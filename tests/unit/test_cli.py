@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from repo_paths import CRD_DIR, EXAMPLE
 
-from cloudpods_operator import cli
+from cloudpods_operator import cli, provisioning, settings
 
 HEADER = "apiVersion: onecloud.yunion.io/v1alpha1\nkind: OnecloudCluster\nmetadata:\n  name: default\n"
 
@@ -181,3 +182,43 @@ def test_crd_command_prints_the_generated_crd(capsys: pytest.CaptureFixture[str]
     code, out, _ = run(capsys, "crd")
     assert code == 0
     assert out == (CRD_DIR / "onecloudclusters.onecloud.yunion.io.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("", None),
+        ("127.0.0.1:3306", ("127.0.0.1", 3306)),
+        ("[::1]:13306", ("::1", 13306)),
+        ("db:1", ("db", 1)),
+    ],
+)
+def test_mysql_address(text: str, parsed: tuple[str, int] | None) -> None:
+    assert settings.parse_address(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["mysql", "mysql:", ":3306", "mysql:0", "mysql:99999", "mysql:x"])
+def test_mysql_address_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        settings.parse_address(text)
+
+
+def test_a_mysql_host_without_a_dot_is_a_service_of_the_namespace() -> None:
+    assert provisioning.service_host("mysql", "onecloud") == "mysql.onecloud.svc"
+    assert provisioning.service_host("db.example.com", "onecloud") == "db.example.com"
+    assert provisioning.service_host("10.0.0.5", "onecloud") == "10.0.0.5"
+    assert provisioning.service_host("fd00::5", "onecloud") == "fd00::5"
+
+
+def test_mysql_address_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    parser = argparse.ArgumentParser()
+    settings.add_run_arguments(parser)
+    assert settings.from_args(parser.parse_args([])).mysql_address is None
+    flagged = settings.from_args(parser.parse_args(["--mysql-address", "127.0.0.1:13306"]))
+    assert (flagged.mysql_address, flagged.manage_databases) == (("127.0.0.1", 13306), True)
+    monkeypatch.setenv("MYSQL_ADDRESS", "db.example.com:3306")
+    monkeypatch.setenv("MANAGE_DATABASES", "false")
+    parser = argparse.ArgumentParser()
+    settings.add_run_arguments(parser)
+    from_env = settings.from_args(parser.parse_args([]))
+    assert (from_env.mysql_address, from_env.manage_databases) == (("db.example.com", 3306), False)

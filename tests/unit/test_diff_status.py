@@ -144,3 +144,26 @@ def test_status_phases_and_conditions() -> None:
     assert conds["Ready"]["lastTransitionTime"] == "2026-01-01T00:01:00Z"
     assert conds["Degraded"]["lastTransitionTime"] == "2026-01-01T00:00:00Z"  # unchanged: time kept
     assert status.without_times(later) != status.without_times(built)
+
+
+def test_status_reports_the_database_and_degrades_on_its_error() -> None:
+    built = status.build(CLUSTER, PLAN, observed.Observed(), [], {}, "2026-01-01T00:00:00Z")
+    assert built["database"] == "NotManaged"
+    ready = status.build(CLUSTER, PLAN, observed.Observed(), [], built, "2026-01-01T00:00:00Z", "Ready")
+    assert ready["database"] == "Ready"
+    assert {c["type"]: c for c in ready["conditions"]}["Degraded"]["status"] == "False"
+    message = "MySQL at mysql.onecloud.svc:3306 is unavailable: Access denied (error 1045)"
+    down = status.build(
+        CLUSTER, PLAN, observed.Observed(), [], ready, "2026-01-01T00:01:00Z", "Unavailable", message
+    )
+    degraded = {c["type"]: c for c in down["conditions"]}["Degraded"]
+    assert (down["database"], degraded["status"], degraded["reason"]) == (
+        "Unavailable",
+        "True",
+        "DatabaseUnavailable",
+    )
+    assert degraded["message"] == message and down["specChecksum"] == ready["specChecksum"]  # kept, not new
+    first = status.build(
+        CLUSTER, PLAN, observed.Observed(), [], {}, "2026-01-01T00:00:00Z", "Unavailable", message
+    )
+    assert "specChecksum" not in first

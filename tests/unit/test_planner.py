@@ -701,3 +701,43 @@ def test_planning_is_deterministic() -> None:
     b = planner.plan(cluster(spec, "ee", uid=UID))
     assert [(o.key, o.body) for o in a.objects] == [(o.key, o.body) for o in b.objects]
     assert len({o.key for o in a.objects}) == len(a.objects)  # no object planned twice
+
+
+# ---- the database gate ---------------------------------------------------------------------------
+
+
+def _db_observed(databases: frozenset[str] | None) -> observed.Observed:
+    return observed.Observed(workloads=observe(keystone=KEYSTONE_UP).workloads, databases=databases)
+
+
+def test_a_component_waits_for_its_database_until_it_is_ensured() -> None:
+    spec = cluster({})
+    with_db = {
+        c.name: c.component.db
+        for c in planner.plan(spec, None).components
+        if c.state is planner.State.ENABLED and c.component.db
+    }
+    assert "keystone" in with_db and "region" in with_db
+    none_yet = planner.plan(spec, _db_observed(frozenset()))
+    for name, db in with_db.items():
+        comp = none_yet.component(name)
+        assert (comp.state, comp.reason) == (planner.State.WAITING, f"waiting for database {db}")
+        assert comp.objects and not {o.key for o in comp.objects} & {o.key for o in none_yet.objects}
+        assert comp.retained_kinds >= WORKLOAD_KINDS  # a live workload is kept, never pruned
+    without_db = [
+        c for c in none_yet.components if c.state is not planner.State.DISABLED and not c.component.db
+    ]
+    assert without_db and all(not c.reason.startswith("waiting for database") for c in without_db)
+
+    everything = planner.plan(spec, _db_observed(frozenset(with_db.values())))
+    assert all(not c.reason.startswith("waiting for database") for c in everything.components)
+    assert everything.component("region").state is planner.State.ENABLED
+
+
+def test_no_database_gate_when_not_managed_or_on_dameng() -> None:
+    unmanaged = planner.plan(cluster({}), _db_observed(None))
+    assert all(not c.reason.startswith("waiting for database") for c in unmanaged.components)
+    dameng = planner.plan(cluster({"db_engine": "dameng"}), _db_observed(frozenset()))
+    assert all(not c.reason.startswith("waiting for database") for c in dameng.components)
+    assert planner.mysql_database(cluster({"db_engine": "dameng"}).spec, catalog.BY_NAME["region"]) is None
+    assert planner.mysql_database(cluster({}).spec, catalog.BY_NAME["region"]) == "yunioncloud"

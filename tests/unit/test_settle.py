@@ -32,12 +32,23 @@ def _queue_with_one_failure() -> WorkQueue[ClusterKey]:
         (None, Result.SUCCESS, 1, 0),  # the cluster is gone
         (Outcome(spec_error="spec.x: bad"), Result.SPEC_ERROR, 1, 0),  # waits for the next edit
         (Outcome(failures=["Deployment/default-host: 422"]), Result.ERROR, 2, 2),
+        (Outcome(database_error="MySQL at mysql:3306 is unavailable"), Result.ERROR, 2, 2),
         (errors.TransientError("reset"), Result.ERROR, 2, 2),
         (errors.Conflict(409, "Conflict", "x"), Result.ERROR, 2, 2),
         (RuntimeError("a bug"), Result.ERROR, 2, 2),
         (errors.TooManyRequests(429, "TooManyRequests", "", retry_after=3.0), Result.REQUEUE_AFTER, 2, 1),
     ],
-    ids=["success", "gone", "spec-error", "apply-failed", "transient", "conflict", "crash", "429"],
+    ids=[
+        "success",
+        "gone",
+        "spec-error",
+        "apply-failed",
+        "database",
+        "transient",
+        "conflict",
+        "crash",
+        "429",
+    ],
 )
 def test_settle(outcome: Outcome | BaseException | None, result: Result, delayed: int, retries: int) -> None:
     queue = _queue_with_one_failure()

@@ -1,0 +1,289 @@
+"""Database provisioning in the reconcile pass: the real MariaDB (tests/integration/mariadb.py) and the
+real API server, with the Reconciler in-process as in test_reconciler.py.
+
+The example cluster's ``spec.mysql`` points at the session's MariaDB, root's password in a Secret
+(``passwordSecret``). A pass ensures every enabled component's database before its workload is applied;
+each config Secret's ``sql_connection`` then logs in; passes at rest send no DDL (the server's ``Com_*``
+counters); a MySQL that refuses the login, or stops (a server of the test's own), degrades the cluster
+and leaves every workload as it is; without ``spec.mysql.host`` nothing is provisioned nor held back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import anyio
+import asyncmy
+import pytest
+import yaml
+
+from cloudpods_operator import catalog, kinds, planner, provisioning, render
+from cloudpods_operator.cache import Cache
+from cloudpods_operator.kinds import JSON
+from cloudpods_operator.kube.client import Kube
+from cloudpods_operator.kube.events import Recorder
+from cloudpods_operator.metrics import Metrics
+from cloudpods_operator.model import OnecloudCluster
+from cloudpods_operator.observed import ClusterKey, Observed
+from cloudpods_operator.reconciler import Outcome, Reconciler, Result, settle
+from cloudpods_operator.workqueue import WorkQueue
+
+from . import conftest
+from .cloud import EXAMPLE
+from .helpers import eventually
+from .mariadb import (
+    MariaDB,
+    mariadb_fixture,  # noqa: F401  (registers the session fixture `mariadb`)
+    start,
+)
+from .test_reconciler import FIELD_MANAGER, Harness, _free_node_ports
+
+pytestmark = pytest.mark.integration
+ROOT_SECRET = "mysql-root"
+WRONG = "not-the-root-password"
+
+
+def _reconciler(client: Kube, cache: Cache) -> Reconciler:
+    return Reconciler(
+        client,
+        cache,
+        Recorder(client, "envtest"),
+        Metrics(),
+        field_manager=FIELD_MANAGER,
+        apply_limiter=anyio.CapacityLimiter(16),
+        provisioner=provisioning.Provisioner(client, timeout=5.0),
+    )
+
+
+@pytest.fixture
+async def harness(kube: conftest.Kube, crd: None, namespace: str) -> AsyncIterator[Harness]:
+    client = await Kube.connect(str(kube.kubeconfig))
+    queue: WorkQueue[ClusterKey] = WorkQueue()
+    cache = Cache(queue.add)
+    harness = Harness(client, namespace, queue, cache, _reconciler(client, cache))
+    try:
+        yield harness
+    finally:
+        assert harness.reconciler.provisioner is not None  # the test may have replaced the reconciler
+        await harness.reconciler.provisioner.close()
+        await _free_node_ports(kube.kubeconfig, namespace)
+        await client.close()
+
+
+def _manifest(namespace: str, mysql: dict[str, Any] | None) -> JSON:
+    doc: JSON = yaml.safe_load(EXAMPLE.read_text())
+    doc["metadata"]["namespace"] = namespace
+    if mysql is None:
+        doc["spec"].pop("mysql", None)
+    else:
+        doc["spec"]["mysql"] = mysql
+    return doc
+
+
+async def _root_secret(harness: Harness, password: str) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": ROOT_SECRET, "namespace": harness.namespace},
+        "data": {"password": base64.b64encode(password.encode()).decode()},
+    }
+    await harness.kube.apply(body, field_manager="test")
+
+
+async def _managed_cluster(harness: Harness, mariadb: MariaDB) -> JSON:
+    await _root_secret(harness, mariadb.root_password)
+    mysql = {
+        "host": mariadb.host,
+        "port": mariadb.port,
+        "username": "root",
+        "passwordSecret": {"name": ROOT_SECRET, "key": "password"},
+    }
+    return await harness.kube.apply(_manifest(harness.namespace, mysql), field_manager="test")
+
+
+def _now(harness: Harness, cr: JSON, databases: frozenset[str] | None) -> planner.Plan:
+    seen = harness.cache.observed(harness.key)
+    return planner.plan(
+        OnecloudCluster.model_validate(cr), Observed(seen.workloads, seen.node_labels, databases)
+    )
+
+
+async def _quiet(harness: Harness, cr: JSON) -> Outcome:
+    """Passes until one sends nothing and no component waits any more (keystone's availability releases
+    the rest, as in test_reconciler.py)."""
+
+    async def quiet_pass() -> Outcome:
+        done = await harness.reconcile()
+        assert (done.created, done.updated, done.drifted, done.failures) == ([], [], [], [])
+        assert done.database_error is None
+        assert harness.reconciler.provisioner is not None
+        ensured = harness.reconciler.provisioner.observed(harness.key, OnecloudCluster.model_validate(cr))
+        now = _now(harness, cr, ensured)
+        assert [c.name for c in now.components if c.state is planner.State.WAITING] == []
+        return done
+
+    return await eventually(quiet_pass, timeout=90)
+
+
+def _conditions(doc: JSON) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in doc.get("status", {}).get("conditions", [])}
+
+
+def _with_databases(plan: planner.Plan) -> list[planner.ComponentPlan]:
+    spec = plan.cluster.spec
+    return [
+        c
+        for c in plan.components
+        if c.state is not planner.State.DISABLED and planner.mysql_database(spec, c.component)
+    ]
+
+
+async def _workload_versions(harness: Harness) -> dict[str, str]:
+    out = {}
+    for kind in sorted(kinds.WORKLOAD_KINDS):
+        page = await harness.kube.list(kinds.RESOURCES[kind], harness.namespace)
+        for item in page.get("items", []):
+            out[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+    return out
+
+
+async def _log_in(url: str) -> str:
+    """Connect as the URL says and return the database the session is in."""
+    parts = urlsplit(url)
+    assert parts.scheme == "mysql+pymysql" and parts.hostname and parts.port
+    conn = await asyncmy.connect(
+        host=parts.hostname,
+        port=parts.port,
+        user=unquote(parts.username or ""),
+        password=unquote(parts.password or ""),
+        database=parts.path.lstrip("/"),
+        connect_timeout=5,
+    )
+    try:
+        async with conn.cursor() as cursor:
+            await cursor.execute("SELECT DATABASE()")
+            (name,) = await cursor.fetchone()
+            return str(name)
+    finally:
+        await conn.ensure_closed()
+
+
+async def test_every_database_is_ensured_once_and_each_config_logs_in(
+    harness: Harness, mariadb: MariaDB
+) -> None:
+    cr = await _managed_cluster(harness, mariadb)
+    first = await harness.reconcile()
+    assert first.database_error is None and first.failures == []
+    # The first pass ensured before applying: keystone (a database, no other gate) was not held back.
+    identity = next(
+        o
+        for o in _now(harness, cr, None).objects
+        if o.component == catalog.IDENTITY and o.kind in kinds.WORKLOAD_KINDS
+    )
+    assert f"{identity.kind}/{identity.name}" in first.created
+    await _quiet(harness, cr)
+
+    live = await harness.get(kinds.CLUSTER_KIND, "default")
+    assert live["status"]["database"] == "Ready"
+    assert _conditions(live)["Degraded"]["status"] == "False"
+
+    plan = _now(harness, cr, None)
+    components = _with_databases(plan)
+    assert components
+    for comp in components:
+        secret = await harness.get("Secret", render.config_secret_name(comp.workloads[0]))
+        config = json.loads(base64.b64decode(secret["data"]["config"]))
+        database = await _log_in(config["sql_connection"])
+        assert database == urlsplit(config["sql_connection"]).path.lstrip("/"), comp.name
+
+    for _ in range(2):  # no DDL, and no new connection: the first pass's is reused
+        before = await mariadb.ddl()
+        connections = await mariadb.status("Connections")
+        outcome = await harness.reconcile()
+        assert await mariadb.status("Connections") == connections + 1  # this query's own
+        assert (outcome.created, outcome.updated, outcome.failures, outcome.database_error) == (
+            [],
+            [],
+            [],
+            None,
+        )
+        assert await mariadb.ddl() == before
+
+
+async def test_a_refused_login_degrades_and_touches_no_workload(harness: Harness, mariadb: MariaDB) -> None:
+    cr = await _managed_cluster(harness, mariadb)
+    await _quiet(harness, cr)
+    versions = await _workload_versions(harness)
+    assert versions
+
+    await _root_secret(harness, WRONG)
+    outcome = await harness.reconcile()
+    assert outcome.database_error is not None and "1045" in outcome.database_error
+    assert (outcome.created, outcome.updated, outcome.deleted) == ([], [], [])
+    assert settle(WorkQueue(), ("x", "y"), outcome) is Result.ERROR
+    live = await harness.get(kinds.CLUSTER_KIND, "default")
+    degraded = _conditions(live)["Degraded"]
+    assert (degraded["status"], degraded["reason"]) == ("True", "DatabaseUnavailable")
+    assert live["status"]["database"] == "Unavailable"
+    for text in (degraded["message"], json.dumps(live["status"])):
+        assert WRONG not in text and mariadb.root_password not in text
+    warnings = [e for e in await harness.events() if e["reason"] == "DatabaseUnavailable"]
+    assert len(warnings) == 1 and WRONG not in warnings[0]["note"]
+    assert await _workload_versions(harness) == versions
+
+    # A restarted operator has ensured nothing yet: the database components wait, their workloads kept.
+    harness.reconciler = _reconciler(harness.kube, harness.cache)
+    restarted = await harness.reconcile()
+    assert restarted.database_error is not None and restarted.deleted == []
+    live = await harness.get(kinds.CLUSTER_KIND, "default")
+    waiting = {n: c["message"] for n, c in live["status"]["components"].items() if c["phase"] == "Waiting"}
+    assert waiting and all(m.startswith("waiting for database ") for m in waiting.values())
+    assert await _workload_versions(harness) == versions
+
+    await _root_secret(harness, mariadb.root_password)
+    await _quiet(harness, cr)
+    live = await harness.get(kinds.CLUSTER_KIND, "default")
+    assert live["status"]["database"] == "Ready"
+    assert _conditions(live)["Degraded"]["status"] == "False"
+
+
+async def test_a_stopped_server_degrades_and_touches_no_workload(harness: Harness) -> None:
+    """The kept connection breaks under the pass: Degraded, retried with backoff, nothing applied."""
+    async with start() as server:
+        cr = await _managed_cluster(harness, server)
+        await _quiet(harness, cr)
+        versions = await _workload_versions(harness)
+        assert server.process is not None
+        server.process.terminate()
+        await server.process.wait()
+        outcome = await harness.reconcile()
+        assert outcome.database_error is not None and "unavailable" in outcome.database_error
+        assert (outcome.created, outcome.updated, outcome.deleted) == ([], [], [])
+        assert settle(WorkQueue(), ("x", "y"), outcome) is Result.ERROR
+        live = await harness.get(kinds.CLUSTER_KIND, "default")
+        degraded = _conditions(live)["Degraded"]
+        assert (degraded["status"], degraded["reason"], live["status"]["database"]) == (
+            "True",
+            "DatabaseUnavailable",
+            "Unavailable",
+        )
+        assert server.root_password not in json.dumps(live["status"])
+        assert await _workload_versions(harness) == versions
+
+
+async def test_without_a_mysql_host_nothing_is_provisioned_nor_held_back(harness: Harness) -> None:
+    cr = await harness.kube.apply(
+        _manifest(harness.namespace, {"port": 3306, "username": "root"}), field_manager="test"
+    )
+    outcome = await harness.reconcile()
+    assert (outcome.failures, outcome.database_error) == ([], None)
+    planned = planner.plan(OnecloudCluster.model_validate(cr), Observed())
+    assert set(outcome.created) == {f"{o.kind}/{o.name}" for o in planned.objects}
+    live = await harness.get(kinds.CLUSTER_KIND, "default")
+    assert live["status"]["database"] == "NotManaged"
+    messages = [c.get("message", "") for c in live["status"]["components"].values()]
+    assert not any(m.startswith("waiting for database") for m in messages)
