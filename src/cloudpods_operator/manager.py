@@ -27,7 +27,8 @@ from cloudpods_operator.kube.lease import LeaderElector
 from cloudpods_operator.kube.watch import WatchSpec, run_watch
 from cloudpods_operator.metrics import CONTROLLER, Metrics
 from cloudpods_operator.observed import ClusterKey
-from cloudpods_operator.reconciler import Outcome, Reconciler, Result, settle
+from cloudpods_operator.outcome import Outcome
+from cloudpods_operator.reconciler import Reconciler, Result, settle
 from cloudpods_operator.render import MANAGED_BY
 from cloudpods_operator.workqueue import WorkQueue
 

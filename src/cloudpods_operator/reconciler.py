@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -20,18 +19,14 @@ import anyio
 from pydantic import ValidationError
 
 from cloudpods_operator import (
-    catalog,
+    adoption,
     certificates,
-    clusterconfig,
     credentials,
     diff,
     errors,
-    images,
     kinds,
     planner,
     provisioning,
-    render,
-    serviceconfig,
     status,
     takeover,
 )
@@ -41,7 +36,8 @@ from cloudpods_operator.kube.client import Kube
 from cloudpods_operator.kube.events import Recorder, now_rfc3339
 from cloudpods_operator.metrics import Metrics
 from cloudpods_operator.model import OnecloudCluster, describe_validation_error
-from cloudpods_operator.observed import ClusterKey, ObjectKey, Observed
+from cloudpods_operator.observed import ClusterKey, Observed
+from cloudpods_operator.outcome import Outcome
 from cloudpods_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -51,28 +47,6 @@ _LIST_LIMIT = 8
 def _names(items: list[str]) -> str:
     shown = ", ".join(items[:_LIST_LIMIT])
     return shown + (f" and {len(items) - _LIST_LIMIT} more" if len(items) > _LIST_LIMIT else "")
-
-
-@dataclass
-class Outcome:
-    """What one pass did, for logs, metrics, Events, the worker's next step and tests."""
-
-    spec_error: str | None = None
-    """Set when the spec could not be planned: nothing was applied, a retry will not help."""
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    drifted: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    database_error: str | None = None
-    """MySQL could not be used (or refused a statement): worth a retry with backoff."""
-    skipped: int = 0
-    status_written: bool = False
-
-    @property
-    def failed(self) -> bool:
-        """Some object could not be applied or pruned, or MySQL failed: worth a retry with backoff."""
-        return bool(self.failures or self.database_error)
 
 
 class Result(StrEnum):
@@ -127,12 +101,11 @@ class Reconciler:
         self.metrics = metrics
         self.field_manager = field_manager
         self.limiter = apply_limiter
-        self.adopt_managers = adopt_managers
         self.provisioner = provisioner
         """None: no MySQL provisioning at all (every cluster as if it set no ``spec.mysql.host``)."""
-        self._go_config_retired: set[ClusterKey] = set()
-        self._pods_retired: set[tuple[ClusterKey, str]] = set()
-        self._adopted: set[ObjectKey] = set()
+        self.adoption = adoption.Adoption(
+            kube, cache, recorder, field_manager=field_manager, adopt_managers=adopt_managers
+        )
 
     async def reconcile(self, key: ClusterKey) -> Outcome | None:
         """One pass over one cluster; None when the cluster is gone. API trouble raises."""
@@ -167,11 +140,11 @@ class Reconciler:
             replaced = comp.component.replaces_pods
             # Before the workload that replaces them: their anti-affinity would keep its pods off their nodes.
             if replaced and comp.state is planner.State.ENABLED:
-                await self._retire_pods(key, plan, replaced.format(cluster=key[1]), outcome, logger)
+                await self.adoption.retire_pods(key, plan, replaced.format(cluster=key[1]), outcome, logger)
         await self._apply(plan, outcome, logger)
         await self._prune(plan, key, cluster.metadata.uid or "", outcome, logger)
         if not outcome.failed:
-            await self._retire(plan, key, secrets, outcome, logger)
+            await self.adoption.retire(plan, key, secrets, outcome, logger)
         await self._report(raw, cluster, plan, key, outcome, report)
         if cluster.spec.keystone.bootstrap_password not in (None, secrets.get(credentials.SYSADMIN_KEY)):
             note = "spec.keystone.bootstrapPassword differs from the credentials Secret, which wins: ignored"
@@ -222,7 +195,9 @@ class Reconciler:
         held = self.cache.credentials.get((namespace, name))
         secret_name = credentials.secret_name(name)
         if held is None and self.cache.get("Secret", namespace, secret_name) is None:
-            bodies.append(credentials.generate(cluster, await self._go_cluster_config(namespace, name)))
+            bodies.append(
+                credentials.generate(cluster, await self.adoption.go_cluster_config(namespace, name))
+            )
         elif held is not None:
             fresh = credentials.generate(cluster)["data"]
             added = {k: v for k, v in fresh.items() if k not in held}
@@ -257,21 +232,6 @@ class Reconciler:
                 )
             await self.cache.remember(created)
 
-    async def _go_cluster_config(self, namespace: str, name: str) -> dict[str, str] | None:
-        """The passwords of the Go operator's ``<cluster>-cluster-config``, when this cluster was its."""
-        try:
-            config = await self.kube.get(
-                kinds.RESOURCES["ConfigMap"], namespace, clusterconfig.configmap_name(name)
-            )
-        except errors.NotFound:
-            return None
-        text = (config.get("data") or {}).get(clusterconfig.DATA_KEY)
-        if not text:
-            return None
-        adopted = clusterconfig.parse(text)
-        log.info("%s/%s: adopting the passwords of the Go operator's cluster config", namespace, name)
-        return adopted.credentials
-
     async def _apply(self, plan: planner.Plan, outcome: Outcome, logger: logging.LoggerAdapter[Any]) -> None:
         desired = plan.objects
         live = {o.key: c for o in desired if (c := self.cache.get(*o.key)) is not None}
@@ -294,10 +254,10 @@ class Reconciler:
         try:
             async with self.limiter:
                 if change.live is not None and not diff.applied_by_us(change.live):
-                    await self._take_over(change, logger)
+                    await self.adoption.take_over(change, logger)
                 applied = await self.kube.apply(change.body, field_manager=self.field_manager)
                 applied.setdefault("kind", obj.kind)
-                if await self._adopt_fields(applied, logger):
+                if await self.adoption.adopt_fields(applied, logger):
                     # It existed unseen (no label of ours, as the Go operator's etcd Services): now that its
                     # fields are ours, the apply removes what we do not set.
                     applied = await self.kube.apply(change.body, field_manager=self.field_manager)
@@ -314,164 +274,6 @@ class Reconciler:
         else:
             outcome.updated.append(label)
         logger.info("%s %s", "created" if change.live is None else "updated", label)
-
-    async def _retire(
-        self,
-        plan: planner.Plan,
-        key: ClusterKey,
-        secrets: dict[str, str],
-        outcome: Outcome,
-        logger: logging.LoggerAdapter[Any],
-    ) -> None:
-        """Delete what the config Secrets replaced, once nothing needs it: a component's old config
-        ConfigMap (the Go operator's or an earlier version's) when its workloads run our template, and the
-        Go operator's plaintext cluster config once the credentials hold its passwords."""
-        observed = self.cache.observed(key)
-        sent = {name.split("/", 1)[1] for name in (*outcome.created, *outcome.updated, *outcome.drifted)}
-        ctx = render.Context(plan.cluster, images.edition_of(plan.cluster))
-        for comp in plan.components:
-            if comp.state is planner.State.WAITING or comp.component.config is None:
-                continue
-            for workload in comp.workloads:
-                old = self.cache.get("ConfigMap", key[0], workload)
-                state = observed.workloads.get(workload)
-                if old is None or workload in sent:
-                    continue
-                # Enabled: once its pods run from the Secret; disabled: nothing runs, nothing mounts it.
-                running = state is not None and state.rolled_out
-                if comp.state is planner.State.ENABLED and not running:
-                    continue
-                if comp.state is planner.State.DISABLED and state is not None:
-                    continue
-                await self._delete_config_map(key, workload, outcome, logger)
-                edited = self._edited_options(ctx, comp.component, old.body(), secrets)
-                if edited:
-                    note = (
-                        f"{workload}: options not carried over (they differ from ours): {', '.join(edited)}"
-                    )
-                    await self.recorder.emit(
-                        self.cache.clusters[key], "Warning", "ConfigEditsDropped", "Retire", note
-                    )
-        await self._adopt_retained(plan, key, logger)
-        every_config_applied = all(c.state is not planner.State.WAITING for c in plan.components) and not any(
-            k[0] == "ConfigMap" and k[2] in {w for c in plan.components for w in c.workloads}
-            for k, _ in self.cache.owned_by(key)
-        )  # the plaintext cluster config goes last
-        if (
-            every_config_applied
-            and clusterconfig.CLUSTER_CONFIG_KEY in secrets
-            and key not in self._go_config_retired
-        ):
-            name = clusterconfig.configmap_name(key[1])
-            try:
-                await self.kube.get(kinds.RESOURCES["ConfigMap"], key[0], name)
-            except errors.NotFound:
-                self._go_config_retired.add(key)  # one GET per process and adopted cluster
-                return
-            await self._delete_config_map(key, name, outcome, logger)
-            self._go_config_retired.add(key)
-
-    @staticmethod
-    def _edited_options(
-        ctx: render.Context, comp: catalog.Component, old: JSON, secrets: dict[str, str]
-    ) -> list[str]:
-        if comp.config is None or comp.config.template is not None:
-            return []
-        ours = serviceconfig.options(ctx, comp, secrets)
-        return takeover.differing_options((old.get("data") or {}).get("config", ""), ours)
-
-    async def _adopt_retained(
-        self, plan: planner.Plan, key: ClusterKey, logger: logging.LoggerAdapter[Any]
-    ) -> None:
-        """Objects kept but not applied (the Service of a component disabled in the product): their Go
-        operator's fields become ours too, once per process."""
-        wanted = {o.key for o in plan.objects}
-        for okey, cached in self.cache.owned_by(key):
-            if okey in wanted or okey in self._adopted or okey[0] not in kinds.PRUNABLE_KINDS:
-                continue
-            self._adopted.add(okey)
-            if diff.applied_by_us(cached):
-                continue
-            try:
-                await self._adopt_fields(
-                    await self.kube.get(kinds.RESOURCES[okey[0]], okey[1], okey[2]), logger
-                )
-            except errors.NotFound:
-                continue
-
-    async def _retire_pods(
-        self,
-        key: ClusterKey,
-        plan: planner.Plan,
-        selector: str,
-        outcome: Outcome,
-        logger: logging.LoggerAdapter[Any],
-    ) -> None:
-        """The Go operator's bare Pods a workload replaced, once per process: only those the cluster owns."""
-        if (key, selector) in self._pods_retired:
-            return
-        pods = kinds.RESOURCES["Pod"]
-        listed = await self.kube.list(pods, key[0], labelSelector=selector)
-        uid = plan.cluster.metadata.uid
-        for pod in listed.get("items", []):
-            refs = pod.get("metadata", {}).get("ownerReferences") or []
-            if not any(r.get("uid") == uid and r.get("controller") for r in refs):
-                continue
-            name = pod["metadata"]["name"]
-            await self.kube.delete(pods, key[0], name, uid=pod["metadata"]["uid"])
-            outcome.deleted.append(f"Pod/{name}")
-            logger.info("deleted Pod/%s: replaced by the operator's workload (%s)", name, selector)
-        self._pods_retired.add((key, selector))
-
-    async def _delete_config_map(
-        self, key: ClusterKey, name: str, outcome: Outcome, logger: logging.LoggerAdapter[Any]
-    ) -> None:
-        try:
-            await self.kube.delete(kinds.RESOURCES["ConfigMap"], key[0], name)
-        except (errors.ApiError, errors.TransientError) as exc:
-            outcome.failures.append(f"delete ConfigMap/{name}: {exc}")
-            return
-        outcome.deleted.append(f"ConfigMap/{name}")
-        logger.info("deleted ConfigMap/%s: its config now lives in a Secret", name)
-
-    async def _take_over(self, change: diff.Change, logger: logging.LoggerAdapter[Any]) -> None:
-        """First apply of an object someone else wrote (the Go operator): own its fields first, so the
-        apply removes what we no longer set; a workload whose immutable selector differs is replaced."""
-        obj = change.desired
-        resource = kinds.RESOURCES[obj.kind]
-        live = await self.kube.get(resource, obj.namespace, obj.name)
-        if obj.kind in kinds.WORKLOAD_KINDS and takeover.selector_changed(live, change.body):
-            logger.warning("%s/%s has another selector (immutable): replacing it", obj.kind, obj.name)
-            await self.kube.delete(resource, obj.namespace, obj.name, uid=live["metadata"]["uid"])
-            return
-        await self._adopt_fields(live, logger)
-
-    async def _adopt_fields(self, live: JSON, logger: logging.LoggerAdapter[Any]) -> bool:
-        """Move the Go operator's Update-owned fields of ``live`` to our manager; True if it did."""
-        meta = live.get("metadata", {})
-        moved = takeover.upgraded_managed_fields(
-            meta.get("managedFields") or [],
-            manager=self.field_manager,
-            adopt=self.adopt_managers,
-            api_version=str(live.get("apiVersion", "")),
-        )
-        if moved is None:
-            return False
-        ops = [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
-            {"op": "replace", "path": "/metadata/managedFields", "value": moved},
-        ]
-        resource = kinds.RESOURCES[str(live.get("kind"))]
-        await self.kube.json_patch(
-            resource, meta.get("namespace"), meta["name"], ops, field_manager=self.field_manager
-        )
-        logger.info(
-            "took over the fields of %s/%s from %s",
-            live.get("kind"),
-            meta["name"],
-            ", ".join(self.adopt_managers),
-        )
-        return True
 
     async def _prune(
         self,

@@ -29,7 +29,8 @@ from cloudpods_operator.kube.events import Recorder
 from cloudpods_operator.metrics import Metrics
 from cloudpods_operator.model import OnecloudCluster
 from cloudpods_operator.observed import ClusterKey, Observed
-from cloudpods_operator.reconciler import Outcome, Reconciler, Result, settle
+from cloudpods_operator.outcome import Outcome
+from cloudpods_operator.reconciler import Reconciler, Result, settle
 from cloudpods_operator.workqueue import WorkQueue
 
 from . import conftest

@@ -23,7 +23,8 @@ from cloudpods_operator.kube.events import Recorder
 from cloudpods_operator.metrics import Metrics
 from cloudpods_operator.model import OnecloudCluster
 from cloudpods_operator.observed import ClusterKey
-from cloudpods_operator.reconciler import Outcome, Reconciler, Result, settle
+from cloudpods_operator.outcome import Outcome
+from cloudpods_operator.reconciler import Reconciler, Result, settle
 from cloudpods_operator.render import MANAGED_BY
 from cloudpods_operator.workqueue import WorkQueue
 

@@ -36,6 +36,8 @@ CORE = (
     "credentials",
     "clusterconfig",
     "serviceconfig",
+    "takeover",
+    "outcome",
 )
 FOREIGN = (
     "aiohttp",

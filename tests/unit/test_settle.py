@@ -6,7 +6,8 @@ import pytest
 
 from cloudpods_operator import errors
 from cloudpods_operator.observed import ClusterKey
-from cloudpods_operator.reconciler import Outcome, Result, settle
+from cloudpods_operator.outcome import Outcome
+from cloudpods_operator.reconciler import Result, settle
 from cloudpods_operator.workqueue import WorkQueue
 
 KEY: ClusterKey = ("onecloud", "default")
