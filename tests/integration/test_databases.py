@@ -143,12 +143,15 @@ def _with_databases(plan: planner.Plan) -> list[planner.ComponentPlan]:
     ]
 
 
-async def _workload_versions(harness: Harness) -> dict[str, str]:
+async def _workload_versions(harness: Harness) -> dict[str, tuple[str, int]]:
+    """Each workload's UID and generation: what a write of ours would move (its controller moves the
+    resourceVersion with every status update, so that one proves nothing)."""
     out = {}
     for kind in sorted(kinds.WORKLOAD_KINDS):
         page = await harness.kube.list(kinds.RESOURCES[kind], harness.namespace)
         for item in page.get("items", []):
-            out[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+            meta = item["metadata"]
+            out[f"{kind}/{meta['name']}"] = (meta["uid"], int(meta["generation"]))
     return out
 
 
