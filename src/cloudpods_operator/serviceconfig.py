@@ -97,7 +97,8 @@ def _service_port(ctx: render.Context, ref: str) -> int:
     name, _, port_name = ref.partition(".")
     comp = catalog.BY_NAME[name]
     port = next(p for s in comp.services for p in s.ports if p.name == port_name)
-    return render.service_port(lookup(ctx.spec, comp.own_spec_key), port)  # type: ignore[arg-type]
+    own = lookup(ctx.spec, comp.own_spec_key)
+    return render.service_port(own if isinstance(own, BaseModel) else None, port)
 
 
 def _resolve(
