@@ -1,19 +1,22 @@
 """`make demo`: the quickstart, end to end, on the local control plane.
 
     python -m localcluster.demo              # control plane, chart, operator, example cluster, a table
-    python -m localcluster.demo --stop       # stop the operator the demo left running
+    python -m localcluster.demo --stop       # stop the operator and the MariaDB the demo left running
 
 1. start the local control plane in .cluster/ ($LOCALCLUSTER_DIR), or reuse the one running there;
 2. `helm upgrade --install` charts/cloudpods-operator into namespace cloudpods-system (its pod lands on a
    KWOK node and never runs: the image is not needed);
-3. run the operator as a local process, authenticated as the chart's ServiceAccount (a TokenRequest
-   token), so it has exactly the chart's RBAC;
-4. apply examples/onecloudcluster.yaml in namespace onecloud and wait for Ready=True, printing
+3. start a throwaway MariaDB on 127.0.0.1 and a free port (the server the MySQL tests start; its datadir
+   in ~/.cache/cloudpods-operator/demo/mariadb) and put its root password in Secret onecloud/demo-mysql;
+   run the operator as a local process with `--mysql-address 127.0.0.1:<port>`, authenticated as the
+   chart's ServiceAccount (a TokenRequest token), so it has exactly the chart's RBAC;
+4. apply examples/onecloudcluster.yaml in namespace onecloud (with spec.mysql.passwordSecret naming that
+   Secret, so the operator creates every database and user) and wait for Ready=True, printing
    N/M components ready; then a table of the cluster's status and the next commands to type.
 
-The operator keeps running in the background; its pid, log and kubeconfig live in
-~/.cache/cloudpods-operator/demo/ ($CLOUDPODS_OPERATOR_CACHE), outside .cluster/, so `--stop` works even
-after `make cluster-down`.
+The operator and MariaDB keep running in the background; their pids, logs and the operator's kubeconfig
+live in ~/.cache/cloudpods-operator/demo/ ($CLOUDPODS_OPERATOR_CACHE), outside .cluster/, so `--stop`
+(which stops both) works even after `make cluster-down` (which stops only the control plane).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from . import _cluster
+from . import _cluster, _mariadb
 from ._binaries import binaries, cache_root
 from .errors import LocalClusterError
 
@@ -47,6 +50,7 @@ CLUSTER_NAMESPACE = "onecloud"
 FIELD_MANAGER = "cloudpods-demo"
 GROUP, VERSION, PLURAL = "onecloud.yunion.io", "v1alpha1", "onecloudclusters"
 TOKEN_SECONDS = 24 * 3600
+MYSQL_SECRET, MYSQL_SECRET_KEY = "demo-mysql", "password"
 
 
 class DemoError(Exception):
@@ -320,7 +324,27 @@ def _http_status(url: str) -> int:
         return 0
 
 
-def start_operator(kubeconfig: Path, state: Path, timeout: float = 60.0) -> OperatorState:
+def start_mariadb(state: Path) -> _mariadb.Server:
+    say("starting MariaDB (mariadb-install-db, mariadbd on 127.0.0.1) ...")
+    started = time.monotonic()
+    try:
+        server = _mariadb.start(state / "mariadb")
+    except (LocalClusterError, OSError, subprocess.SubprocessError) as exc:
+        raise DemoError(f"MariaDB did not start: {exc}") from exc
+    say(f"MariaDB running at {server.address} (pid {server.pid}) in {time.monotonic() - started:.1f}s")
+    return server
+
+
+def stop_all(state: Path, quiet: bool = False) -> bool:
+    """Stop the demo's operator, then its MariaDB; True if either was running."""
+    had_operator = stop_operator(state, quiet)
+    server = _mariadb.stop(state / "mariadb")
+    if server is not None and not quiet:
+        say(f"stopped the demo MariaDB (pid {server.pid}); its log stays at {server.log}")
+    return had_operator or server is not None
+
+
+def start_operator(kubeconfig: Path, state: Path, mysql_address: str, timeout: float = 60.0) -> OperatorState:
     binary = Path(sys.executable).parent / "cloudpods-operator"
     if not binary.exists():
         raise DemoError(f"{binary} not found: `make install` installs the project into .venv")
@@ -340,8 +364,9 @@ def start_operator(kubeconfig: Path, state: Path, timeout: float = 60.0) -> Oper
         f"127.0.0.1:{health_port}",
         "--identity",
         f"demo-{socket.gethostname()}",
-        # The demo runs no MySQL (the example names one): provisioning is off, nothing waits for it.
-        "--no-manage-databases",
+        # The demo's MariaDB, instead of the example's spec.mysql.host (a Service no KWOK node runs).
+        "--mysql-address",
+        mysql_address,
     ]
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -361,8 +386,9 @@ def start_operator(kubeconfig: Path, state: Path, timeout: float = 60.0) -> Oper
     raise DemoError(f"the operator did not become ready within {timeout:.0f}s: see {log}")
 
 
-async def _prepare(admin: Path, state: Path) -> Path:
-    """Namespace onecloud and a kubeconfig holding a token of the chart's ServiceAccount."""
+async def _prepare(admin: Path, state: Path, mysql_password: str) -> Path:
+    """Namespace onecloud, the Secret of MySQL's root password and a kubeconfig holding a token of the
+    chart's ServiceAccount."""
     from kubernetes_asyncio import client as k8s
     from kubernetes_asyncio.config import new_client_from_config
 
@@ -375,6 +401,17 @@ async def _prepare(admin: Path, state: Path) -> Path:
         except k8s.ApiException as exc:
             if exc.status != 409:
                 raise
+        secret = k8s.V1Secret(
+            metadata=k8s.V1ObjectMeta(name=MYSQL_SECRET, namespace=CLUSTER_NAMESPACE),
+            string_data={MYSQL_SECRET_KEY: mysql_password},
+        )
+        try:
+            await core.create_namespaced_secret(CLUSTER_NAMESPACE, secret)
+        except k8s.ApiException as exc:
+            if exc.status != 409:
+                raise
+            await core.replace_namespaced_secret(MYSQL_SECRET, CLUSTER_NAMESPACE, secret)
+        say(f"Secret {CLUSTER_NAMESPACE}/{MYSQL_SECRET} holds MySQL's root password")
     finally:
         await api.close()
     token = await service_account_token(admin, RELEASE_NAMESPACE, service_account_name(), TOKEN_SECONDS)
@@ -386,13 +423,32 @@ async def _prepare(admin: Path, state: Path) -> Path:
     return path
 
 
-async def _apply_and_wait(admin: Path, example: Path, wait_seconds: float) -> dict[str, Any]:
-    """Server-side apply the example (as `kubectl apply --server-side` would), then poll its status."""
+def _reconciled(metrics_port: int, cluster: str) -> bool:
+    """The operator started by this demo has finished a successful pass over the cluster (so its status,
+    database included, is this run's and not one a previous demo's operator left)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as resp:
+            text = resp.read().decode(errors="replace")
+    except OSError:
+        return False
+    labels = f'cluster="{cluster}"'
+    for line in text.splitlines():
+        if line.startswith("controller_runtime_reconcile_total{") and labels in line and "success" in line:
+            return float(line.rsplit(" ", 1)[-1]) >= 1
+    return False
+
+
+async def _apply_and_wait(
+    admin: Path, example: Path, wait_seconds: float, metrics_port: int
+) -> dict[str, Any]:
+    """Server-side apply the example (as `kubectl apply --server-side` would), then poll its status until
+    Ready after a pass of this demo's operator."""
     from cloudpods_operator import errors
     from cloudpods_operator.kinds import RESOURCES
     from cloudpods_operator.kube.client import Kube
 
     body = example_manifest(CLUSTER_NAMESPACE, example)
+    body["spec"].setdefault("mysql", {})["passwordSecret"] = {"name": MYSQL_SECRET, "key": MYSQL_SECRET_KEY}
     name = body["metadata"]["name"]
     kube = await Kube.connect(str(admin))
     try:
@@ -414,9 +470,10 @@ async def _apply_and_wait(admin: Path, example: Path, wait_seconds: float) -> di
             obj = await kube.get(RESOURCES["OnecloudCluster"], CLUSTER_NAMESPACE, name)
             status = obj.get("status") or {}
             ready, total = ready_counts(status)
+            done = is_ready(obj) and _reconciled(metrics_port, f"{CLUSTER_NAMESPACE}/{name}")
             if not total:
                 line = "  waiting for the operator's first status"
-            elif is_ready(obj):
+            elif done:
                 line = f"  {ready}/{total} components ready, Ready=True"
             else:
                 line = f"  {ready}/{total} components ready"
@@ -427,7 +484,7 @@ async def _apply_and_wait(admin: Path, example: Path, wait_seconds: float) -> di
                 else:
                     say(f"{line}  [{elapsed:.0f}s]")
                 last = line
-            if is_ready(obj) or time.monotonic() - started > wait_seconds:
+            if done or time.monotonic() - started > wait_seconds:
                 break
             await asyncio.sleep(1.0)
         if tty:
@@ -474,17 +531,21 @@ def run(timeout: float) -> int:
     cluster = ensure_control_plane(run_dir)
     admin = cluster.kubeconfig
     helm_install(admin, root / "charts" / "cloudpods-operator", state)
-    if stop_operator(state, quiet=True):
-        say("stopped the operator a previous demo left running")
-    with _api_errors("preparing the namespace and the operator's token"):
-        sa_kubeconfig = asyncio.run(_prepare(admin, state))
-    info = start_operator(sa_kubeconfig, state)
+    if stop_all(state, quiet=True):
+        say("stopped the operator and MariaDB a previous demo left running")
+    mysql = start_mariadb(state)
+    with _api_errors("preparing the namespace, the MySQL Secret and the operator's token"):
+        sa_kubeconfig = asyncio.run(_prepare(admin, state, mysql.root_password))
+    info = start_operator(sa_kubeconfig, state, mysql.address)
     example = root / "examples" / "onecloudcluster.yaml"
     try:
         with _api_errors(f"applying {_relative(example)}"):
-            obj = asyncio.run(_apply_and_wait(admin, example, timeout))
+            obj = asyncio.run(_apply_and_wait(admin, example, timeout, info.metrics_port))
     except KeyboardInterrupt:
-        say(f"\ninterrupted; the operator keeps running (pid {info.pid}): python -m localcluster.demo --stop")
+        say(
+            f"\ninterrupted; the operator (pid {info.pid}) and MariaDB (pid {mysql.pid}) keep running: "
+            "python -m localcluster.demo --stop"
+        )
         return 130
     status = obj.get("status") or {}
     say()
@@ -503,6 +564,7 @@ def run(timeout: float) -> int:
             f"{ready_cond.get('reason', 'no status yet')}: {ready_cond.get('message', '')}"
         )
         say(f"  the operator's log: {info.log}")
+    say(f"databases (status.database): {status.get('database', 'no status yet')}, MySQL at {mysql.address}")
     kubeconfig = _relative(admin)
     say(
         "\nNext:\n"
@@ -510,26 +572,32 @@ def run(timeout: float) -> int:
         f"  kubectl get oc -n {CLUSTER_NAMESPACE}\n"
         f"  kubectl edit oc -n {CLUSTER_NAMESPACE} {obj['metadata']['name']}\n"
         f"  cloudpods-operator plan -f {_relative(example)}\n"
-        "  python -m localcluster.demo --stop      # stop the operator\n"
+        "  python -m localcluster.demo --stop      # stop the operator and MariaDB\n"
         "  make cluster-down                       # stop the local control plane\n"
         f"\nThe operator keeps running in the background: pid {info.pid}\n"
         f"  log      {info.log}\n"
         f"  metrics  http://127.0.0.1:{info.metrics_port}/metrics\n"
-        f"  stop it  python -m localcluster.demo --stop"
+        f"MariaDB keeps running in the background: pid {mysql.pid}, {mysql.address}, user root\n"
+        f"  log      {mysql.log}\n"
+        f"  password kubectl get secret -n {CLUSTER_NAMESPACE} {MYSQL_SECRET}"
+        f" -o jsonpath='{{.data.{MYSQL_SECRET_KEY}}}' | base64 -d\n"
+        "  stop both  python -m localcluster.demo --stop"
     )
     return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcluster.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stop", action="store_true", help="stop the operator a previous demo left running")
+    parser.add_argument(
+        "--stop", action="store_true", help="stop the operator and MariaDB a previous demo left running"
+    )
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for Ready (default 300)"
     )
     args = parser.parse_args(argv)
     try:
         if args.stop:
-            stop_operator(state_dir())
+            stop_all(state_dir())
             return 0
         return run(args.timeout)
     except DemoError as exc:

@@ -21,7 +21,7 @@ import asyncmy
 import pytest
 import yaml
 
-from cloudpods_operator import catalog, kinds, planner, provisioning, render
+from cloudpods_operator import catalog, databases, kinds, planner, provisioning, render
 from cloudpods_operator.cache import Cache
 from cloudpods_operator.kinds import JSON
 from cloudpods_operator.kube.client import Kube
@@ -291,3 +291,111 @@ async def test_without_a_mysql_host_nothing_is_provisioned_nor_held_back(harness
     assert live["status"]["database"] == "NotManaged"
     messages = [c.get("message", "") for c in live["status"]["components"].values()]
     assert not any(m.startswith("waiting for database") for m in messages)
+
+
+async def _config_hashes(harness: Harness) -> dict[str, str | None]:
+    """Every workload of the namespace and its pod template's config hash (None: it has no config)."""
+    out = {}
+    for kind in sorted(kinds.WORKLOAD_KINDS):
+        page = await harness.kube.list(kinds.RESOURCES[kind], harness.namespace)
+        for item in page.get("items", []):
+            annotations = item["spec"]["template"].get("metadata", {}).get("annotations") or {}
+            out[f"{kind}/{item['metadata']['name']}"] = annotations.get(render.CONFIG_HASH_ANNOTATION)
+    return out
+
+
+async def _sql_connection(harness: Harness, workload: str) -> str:
+    secret = await harness.get("Secret", render.config_secret_name(workload))
+    url: str = json.loads(base64.b64decode(secret["data"]["config"]))["sql_connection"]
+    return url
+
+
+async def test_a_deleted_db_password_is_regenerated_altered_and_rolls_only_its_users(
+    harness: Harness, mariadb: MariaDB
+) -> None:
+    key = "glance.db-password"
+    cr = await _managed_cluster(harness, mariadb)
+    await _quiet(harness, cr)
+    credentials_name = f"{harness.key[1]}-credentials"
+    before_secret = await harness.get("Secret", credentials_name)
+    old = base64.b64decode(before_secret["data"][key]).decode()
+    old_url = await _sql_connection(harness, "default-glance")
+    assert unquote(urlsplit(old_url).password or "") == old
+    hashes = await _config_hashes(harness)
+    assert hashes
+    ddl = await mariadb.ddl()
+
+    await harness.kube.json_patch(
+        kinds.RESOURCES["Secret"],
+        harness.namespace,
+        credentials_name,
+        [{"op": "remove", "path": f"/data/{key}"}],
+        field_manager="test",
+    )
+    assert key not in (await harness.get("Secret", credentials_name))["data"]
+    await _quiet(harness, cr)
+
+    after_secret = await harness.get("Secret", credentials_name)
+    new = base64.b64decode(after_secret["data"][key]).decode()
+    assert new and new != old
+    # Every other key is as it was.
+    assert {k: v for k, v in after_secret["data"].items() if k != key} == {
+        k: v for k, v in before_secret["data"].items() if k != key
+    }
+
+    # One ALTER USER per host entry of the glance user, nothing else.
+    expected = dict(ddl, Com_alter_user=ddl["Com_alter_user"] + len(databases.HOSTS))
+    assert await mariadb.ddl() == expected
+
+    new_url = await _sql_connection(harness, "default-glance")
+    assert unquote(urlsplit(new_url).password or "") == new
+    assert await _log_in(new_url) == "glance"
+    with pytest.raises(asyncmy.errors.OperationalError) as refused:
+        await _log_in(old_url)
+    assert refused.value.args[0] == 1045
+
+    # Exactly the workloads of the components on the glance account rolled.
+    plan = _now(harness, cr, None)
+    users = {
+        f"{o.kind}/{o.name}"
+        for c in plan.components
+        if c.component.account == "glance" and c.state is not planner.State.DISABLED
+        for o in c.objects
+        if o.kind in kinds.WORKLOAD_KINDS
+        and o.body["spec"]["template"]["metadata"].get("annotations", {}).get(render.CONFIG_HASH_ANNOTATION)
+    }
+    assert users == {"Deployment/default-glance"}
+    now = await _config_hashes(harness)
+    assert set(now) == set(hashes)
+    changed = {name for name in now if now[name] != hashes[name]}
+    assert changed == users
+
+
+async def test_a_database_with_rows_survives_disabling_its_component_and_deleting_the_cluster(
+    harness: Harness, mariadb: MariaDB
+) -> None:
+    cr = await _managed_cluster(harness, mariadb)
+    await _quiet(harness, cr)
+    table = f"survivor_{harness.namespace.replace('-', '_')}"
+    await mariadb.query(f"CREATE TABLE glance.`{table}` (id INT PRIMARY KEY, note VARCHAR(64))")
+    try:
+        await mariadb.query(f"INSERT INTO glance.`{table}` VALUES (1, 'kept')")
+
+        cr = await harness.kube.merge_patch(
+            kinds.RESOURCES[kinds.CLUSTER_KIND],
+            harness.namespace,
+            "default",
+            {"spec": {"glance": {"disable": True}}},
+            field_manager="test",
+        )
+        await _quiet(harness, cr)
+        assert "default-glance" not in await harness.names("Deployment")
+
+        await harness.kube.delete(kinds.RESOURCES[kinds.CLUSTER_KIND], harness.namespace, "default")
+        await harness.sync()
+        assert await harness.reconciler.reconcile(harness.key) is None
+
+        assert await mariadb.query("SHOW DATABASES LIKE 'glance'") == [("glance",)]
+        assert await mariadb.query(f"SELECT id, note FROM glance.`{table}`") == [(1, "kept")]
+    finally:
+        await mariadb.query(f"DROP TABLE IF EXISTS glance.`{table}`")
