@@ -105,6 +105,13 @@ class MariaDB:
         rows = await self.query(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({marks})", DDL_COUNTERS)
         return {str(name): int(value) for name, value in rows}
 
+    async def restart(self, ready_timeout: float = 30.0) -> None:
+        """Start the server again on the same datadir and port (after a test stopped it): its data,
+        users and root password are as they were."""
+        assert self.process is not None and self.process.returncode is not None, "stop it first"
+        self.process = await _spawn(self)
+        await _wait_ready(self, self.process, ready_timeout, password=self.root_password)
+
     def error_log(self, lines: int = 20) -> str:
         path = self.datadir.parent / "error.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
@@ -131,12 +138,18 @@ async def _stop(proc: asyncio.subprocess.Process, grace: float = 10.0) -> None:
         await proc.wait()
 
 
-async def _wait_ready(server: MariaDB, proc: asyncio.subprocess.Process, timeout: float) -> None:  # noqa: ASYNC109 - a deadline for all attempts
-    """Poll a real login as root (no password yet) until it succeeds, the server exits, or time is up."""
+async def _wait_ready(
+    server: MariaDB,
+    proc: asyncio.subprocess.Process,
+    timeout: float,  # noqa: ASYNC109 - a deadline for all attempts
+    *,
+    password: str = "",
+) -> None:
+    """Poll a real login as root (no password at first) until it succeeds, the server exits, or time is up."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            conn = await server.login("root", "")
+            conn = await server.login("root", password)
         except (asyncmy.errors.MySQLError, OSError) as exc:
             if proc.returncode is not None:
                 pytest.fail(f"mariadbd exited ({proc.returncode}):\n{server.error_log()}", pytrace=False)
@@ -151,7 +164,7 @@ async def _wait_ready(server: MariaDB, proc: asyncio.subprocess.Process, timeout
 @contextlib.asynccontextmanager
 async def start(ready_timeout: float = 30.0) -> AsyncIterator[MariaDB]:
     """A fresh server in a temporary directory, removed with the server when the block ends."""
-    mariadbd, install_db = binary("mariadbd"), binary("mariadb-install-db")
+    install_db = binary("mariadb-install-db")
     as_root = ("--user=root",) if os.geteuid() == 0 else ()
     with tempfile.TemporaryDirectory(prefix="cloudpods-mariadb-") as tmp:
         root = Path(tmp)
@@ -166,23 +179,7 @@ async def start(ready_timeout: float = 30.0) -> AsyncIterator[MariaDB]:
             *as_root,
         )
         server = MariaDB("127.0.0.1", free_port(), secrets.token_urlsafe(18), datadir)
-        proc = await asyncio.create_subprocess_exec(
-            mariadbd,
-            "--no-defaults",
-            f"--datadir={datadir}",
-            f"--port={server.port}",
-            "--bind-address=127.0.0.1",
-            f"--socket={root / 'mysqld.sock'}",
-            f"--pid-file={root / 'mysqld.pid'}",
-            f"--log-error={root / 'error.log'}",
-            "--skip-name-resolve",
-            "--skip-log-bin",
-            "--innodb-buffer-pool-size=32M",
-            *as_root,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
+        proc = await _spawn(server)
         server.process = proc
         try:
             await _wait_ready(server, proc, ready_timeout)
@@ -201,7 +198,30 @@ async def start(ready_timeout: float = 30.0) -> AsyncIterator[MariaDB]:
             server.startup_seconds = time.monotonic() - started
             yield server
         finally:
-            await _stop(proc)
+            await _stop(server.process)
+
+
+async def _spawn(server: MariaDB) -> asyncio.subprocess.Process:
+    """``mariadbd`` on the server's datadir and port (its files beside the datadir)."""
+    root = server.datadir.parent
+    as_root = ("--user=root",) if os.geteuid() == 0 else ()
+    return await asyncio.create_subprocess_exec(
+        binary("mariadbd"),
+        "--no-defaults",
+        f"--datadir={server.datadir}",
+        f"--port={server.port}",
+        "--bind-address=127.0.0.1",
+        f"--socket={root / 'mysqld.sock'}",
+        f"--pid-file={root / 'mysqld.pid'}",
+        f"--log-error={root / 'error.log'}",
+        "--skip-name-resolve",
+        "--skip-log-bin",
+        "--innodb-buffer-pool-size=32M",
+        *as_root,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(scope="session", name="mariadb")

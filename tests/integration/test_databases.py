@@ -278,6 +278,18 @@ async def test_a_stopped_server_degrades_and_touches_no_workload(harness: Harnes
         assert server.root_password not in json.dumps(live["status"])
         assert await _workload_versions(harness) == versions
 
+        await server.restart()  # back, with its data: the next passes recover
+
+        async def recovered() -> None:
+            again = await harness.reconcile()
+            assert (again.database_error, again.failures) == (None, [])
+            cluster = await harness.get(kinds.CLUSTER_KIND, "default")
+            assert cluster["status"]["database"] == "Ready"
+            assert _conditions(cluster)["Degraded"]["status"] == "False"
+
+        await eventually(recovered, timeout=60)
+        assert await _workload_versions(harness) == versions
+
 
 async def test_without_a_mysql_host_nothing_is_provisioned_nor_held_back(harness: Harness) -> None:
     cr = await harness.kube.apply(
