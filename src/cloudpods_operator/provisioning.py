@@ -98,8 +98,10 @@ class Provisioner:
 
     @staticmethod
     def managed(cluster: OnecloudCluster) -> bool:
+        """With ``spec.mysql.host`` set and the cluster on MySQL: ``db_engine: dameng`` is not provisioned,
+        so its status says ``NotManaged`` (a single component on dameng only does not wait)."""
         spec = cluster.spec.mysql
-        return spec is not None and bool(spec.host)
+        return spec is not None and bool(spec.host) and cluster.spec.db_engine != "dameng"
 
     async def ensure(self, key: ClusterKey, plan: planner.Plan, secrets: Mapping[str, str]) -> Report:
         """Ensure the plan's databases; never raises for MySQL's trouble (it is the Report's ``error``)."""

@@ -191,7 +191,16 @@ async def test_every_database_is_ensured_once_and_each_config_logs_in(
     assert f"{identity.kind}/{identity.name}" in first.created
     await _quiet(harness, cr)
 
-    live = await harness.get(kinds.CLUSTER_KIND, "default")
+    async def ready() -> dict[str, Any]:
+        # The Node watch's part (the operator process has it): baremetal-agent runs 0 without such a node.
+        nodes = await harness.kube.list(kinds.RESOURCES["Node"], None)
+        await harness.cache.replace("Node", nodes.get("items", []))
+        await harness.reconcile()
+        cluster = await harness.get(kinds.CLUSTER_KIND, "default")
+        assert _conditions(cluster)["Ready"]["status"] == "True", _conditions(cluster)["Ready"]
+        return cluster
+
+    live = await eventually(ready, timeout=120)  # every component rolled out on KWOK
     assert live["status"]["database"] == "Ready"
     assert _conditions(live)["Degraded"]["status"] == "False"
 

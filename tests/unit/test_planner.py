@@ -734,6 +734,15 @@ def test_a_component_waits_for_its_database_until_it_is_ensured() -> None:
     assert everything.component("region").state is planner.State.ENABLED
 
 
+def test_a_cluster_on_dameng_is_not_managed() -> None:
+    from cloudpods_operator import provisioning
+
+    mysql = {"mysql": {"host": "mysql", "port": 3306, "username": "root"}}
+    assert provisioning.Provisioner.managed(cluster(mysql))
+    assert not provisioning.Provisioner.managed(cluster({**mysql, "db_engine": "dameng"}))
+    assert not provisioning.Provisioner.managed(cluster({}))
+
+
 def test_no_database_gate_when_not_managed_or_on_dameng() -> None:
     unmanaged = planner.plan(cluster({}), _db_observed(None))
     assert all(not c.reason.startswith("waiting for database") for c in unmanaged.components)
