@@ -77,13 +77,21 @@ class Fixture:
     """Secret values that are not cluster-config passwords (spec values, literals)."""
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
-        for obj in self.objects:
-            if obj["kind"] == kind and obj["metadata"]["name"] == name:
-                return obj
-        raise KeyError((kind, name))
+        return _find(self.objects, kind, name)
 
     def of_kind(self, *kinds: str) -> list[dict[str, Any]]:
-        return [o for o in self.objects if o["kind"] in kinds]
+        return _of_kind(self.objects, kinds)
+
+
+def _find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    for obj in objects:
+        if obj["kind"] == kind and obj["metadata"]["name"] == name:
+            return obj
+    raise KeyError((kind, name))
+
+
+def _of_kind(objects: list[dict[str, Any]], kinds: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] in kinds]
 
 
 def _commented_mapping(text: str, heading: str) -> dict[str, str]:
@@ -144,13 +152,10 @@ class GoCluster:
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
         """The object as it was sent."""
-        for obj in self.objects:
-            if obj["kind"] == kind and obj["metadata"]["name"] == name:
-                return obj
-        raise KeyError((kind, name))
+        return _find(self.objects, kind, name)
 
     def of_kind(self, *kinds: str) -> list[dict[str, Any]]:
-        return [o for o in self.objects if o["kind"] in kinds]
+        return _of_kind(self.objects, kinds)
 
     @property
     def etcd_pods(self) -> list[str]:

@@ -16,21 +16,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import anyio
 import asyncmy
 import pytest
 import yaml
 
 from cloudpods_operator import catalog, databases, kinds, planner, provisioning, render
-from cloudpods_operator.cache import Cache
 from cloudpods_operator.kinds import JSON
 from cloudpods_operator.kube.client import Kube
-from cloudpods_operator.kube.events import Recorder
-from cloudpods_operator.metrics import Metrics
 from cloudpods_operator.model import OnecloudCluster
-from cloudpods_operator.observed import ClusterKey, Observed
+from cloudpods_operator.observed import Observed
 from cloudpods_operator.outcome import Outcome
-from cloudpods_operator.reconciler import Reconciler, Result, settle
+from cloudpods_operator.reconciler import Result, settle
 from cloudpods_operator.workqueue import WorkQueue
 
 from . import conftest
@@ -41,38 +37,21 @@ from .mariadb import (
     mariadb_fixture,  # noqa: F401  (registers the session fixture `mariadb`)
     start,
 )
-from .test_reconciler import FIELD_MANAGER, Harness, _free_node_ports
+from .test_reconciler import Harness, new_reconciler, open_harness
 
 pytestmark = pytest.mark.integration
 ROOT_SECRET = "mysql-root"
 WRONG = "not-the-root-password"
 
 
-def _reconciler(client: Kube, cache: Cache) -> Reconciler:
-    return Reconciler(
-        client,
-        cache,
-        Recorder(client, "envtest"),
-        Metrics(),
-        field_manager=FIELD_MANAGER,
-        apply_limiter=anyio.CapacityLimiter(16),
-        provisioner=provisioning.Provisioner(client, timeout=5.0),
-    )
+def _provisioner(client: Kube) -> provisioning.Provisioner:
+    return provisioning.Provisioner(client, timeout=5.0)
 
 
 @pytest.fixture
 async def harness(kube: conftest.Kube, crd: None, namespace: str) -> AsyncIterator[Harness]:
-    client = await Kube.connect(str(kube.kubeconfig))
-    queue: WorkQueue[ClusterKey] = WorkQueue()
-    cache = Cache(queue.add)
-    harness = Harness(client, namespace, queue, cache, _reconciler(client, cache))
-    try:
-        yield harness
-    finally:
-        assert harness.reconciler.provisioner is not None  # the test may have replaced the reconciler
-        await harness.reconciler.provisioner.close()
-        await _free_node_ports(kube.kubeconfig, namespace)
-        await client.close()
+    async with open_harness(kube.kubeconfig, namespace, _provisioner) as opened:
+        yield opened
 
 
 def _manifest(namespace: str, mysql: dict[str, Any] | None) -> JSON:
@@ -249,7 +228,7 @@ async def test_a_refused_login_degrades_and_touches_no_workload(harness: Harness
     assert await _workload_versions(harness) == versions
 
     # A restarted operator has ensured nothing yet: the database components wait, their workloads kept.
-    harness.reconciler = _reconciler(harness.kube, harness.cache)
+    harness.reconciler = new_reconciler(harness.kube, harness.cache, _provisioner(harness.kube))
     restarted = await harness.reconcile()
     assert restarted.database_error is not None and restarted.deleted == []
     live = await harness.get(kinds.CLUSTER_KIND, "default")

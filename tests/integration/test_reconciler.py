@@ -7,7 +7,8 @@ calls ``reconcile`` directly and checks both its Outcome and what the API server
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ import anyio
 import pytest
 import yaml
 
-from cloudpods_operator import certificates, credentials, errors, kinds, observed, planner
+from cloudpods_operator import certificates, credentials, errors, kinds, observed, planner, provisioning
 from cloudpods_operator.cache import Cache
 from cloudpods_operator.kinds import JSON
 from cloudpods_operator.kube.client import Kube
@@ -88,24 +89,47 @@ class Harness:
         return items
 
 
-@pytest.fixture
-async def harness(kube: conftest.Kube, crd: None, namespace: str) -> AsyncIterator[Harness]:
-    client = await Kube.connect(str(kube.kubeconfig))
-    queue: WorkQueue[ClusterKey] = WorkQueue()
-    cache = Cache(queue.add)
-    reconciler = Reconciler(
+def new_reconciler(
+    client: Kube, cache: Cache, provisioner: provisioning.Provisioner | None = None
+) -> Reconciler:
+    """A reconciler as the manager builds one (a fresh one is what an operator restart sees)."""
+    return Reconciler(
         client,
         cache,
         Recorder(client, "envtest"),
         Metrics(),
         field_manager=FIELD_MANAGER,
         apply_limiter=anyio.CapacityLimiter(16),
+        provisioner=provisioner,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_harness(
+    kubeconfig: object,
+    namespace: str,
+    provision: Callable[[Kube], provisioning.Provisioner] | None = None,
+) -> AsyncIterator[Harness]:
+    """A harness over ``namespace``; afterwards its provisioner is closed and its NodePorts freed."""
+    client = await Kube.connect(str(kubeconfig))
+    queue: WorkQueue[ClusterKey] = WorkQueue()
+    cache = Cache(queue.add)
+    harness = Harness(
+        client, namespace, queue, cache, new_reconciler(client, cache, provision and provision(client))
     )
     try:
-        yield Harness(client, namespace, queue, cache, reconciler)
+        yield harness
     finally:
-        await _free_node_ports(kube.kubeconfig, namespace)
+        if harness.reconciler.provisioner is not None:  # a test may have replaced the reconciler
+            await harness.reconciler.provisioner.close()
+        await _free_node_ports(kubeconfig, namespace)
         await client.close()
+
+
+@pytest.fixture
+async def harness(kube: conftest.Kube, crd: None, namespace: str) -> AsyncIterator[Harness]:
+    async with open_harness(kube.kubeconfig, namespace) as opened:
+        yield opened
 
 
 async def _free_node_ports(kubeconfig: object, namespace: str) -> None:
