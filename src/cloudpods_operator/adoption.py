@@ -109,23 +109,29 @@ class Adoption:
                         self.cache.clusters[key], "Warning", "ConfigEditsDropped", "Retire", note
                     )
         await self.adopt_retained(plan, key, logger)
-        every_config_applied = all(c.state is not planner.State.WAITING for c in plan.components) and not any(
-            k[0] == "ConfigMap" and k[2] in {w for c in plan.components for w in c.workloads}
-            for k, _ in self.cache.owned_by(key)
-        )  # the plaintext cluster config goes last
-        if (
-            every_config_applied
-            and clusterconfig.CLUSTER_CONFIG_KEY in secrets
-            and key not in self._go_config_retired
-        ):
-            name = clusterconfig.configmap_name(key[1])
-            try:
-                await self.kube.get(kinds.RESOURCES["ConfigMap"], key[0], name)
-            except errors.NotFound:
-                self._go_config_retired.add(key)  # one GET per process and adopted cluster
-                return
-            await self._delete_config_map(key, name, outcome, logger)
+        adopted = clusterconfig.CLUSTER_CONFIG_KEY in secrets and key not in self._go_config_retired
+        if adopted and self._configs_all_moved(plan, key):  # the plaintext cluster config goes last
+            await self._retire_go_cluster_config(key, outcome, logger)
+
+    def _configs_all_moved(self, plan: planner.Plan, key: ClusterKey) -> bool:
+        """No component waits (so every config Secret is applied) and no old config ConfigMap is left."""
+        if any(c.state is planner.State.WAITING for c in plan.components):
+            return False
+        workloads = {w for c in plan.components for w in c.workloads}
+        return not any(k[0] == "ConfigMap" and k[2] in workloads for k, _ in self.cache.owned_by(key))
+
+    async def _retire_go_cluster_config(
+        self, key: ClusterKey, outcome: Outcome, logger: logging.LoggerAdapter[Any]
+    ) -> None:
+        """Once per process and adopted cluster: one GET, and the delete if it is still there."""
+        name = clusterconfig.configmap_name(key[1])
+        try:
+            await self.kube.get(kinds.RESOURCES["ConfigMap"], key[0], name)
+        except errors.NotFound:
             self._go_config_retired.add(key)
+            return
+        await self._delete_config_map(key, name, outcome, logger)
+        self._go_config_retired.add(key)
 
     async def adopt_retained(
         self, plan: planner.Plan, key: ClusterKey, logger: logging.LoggerAdapter[Any]

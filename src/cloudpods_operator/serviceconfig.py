@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 
@@ -29,7 +29,7 @@ import orjson
 from pydantic import BaseModel
 
 from cloudpods_operator import catalog, render
-from cloudpods_operator.model import lookup
+from cloudpods_operator.model import OnecloudClusterSpec, lookup
 
 _PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 PKI = render.PKI_MOUNT
@@ -127,25 +127,40 @@ def _resolve(
             return default
     if kind == "port":
         return _service_port(ctx, arg)
-    simple: dict[str, object] = {
-        "cluster": ctx.name,
-        "namespace": ctx.namespace,
-        "region": spec.region or "region0",
-        "zone": zone or spec.zone or "zone0",
-        "disable_local_vpc": spec.local_vpc_disabled,
-        "keystone_url": keystone_url(ctx),
-        "mysql.host": _host((spec.mysql.host if spec.mysql else None) or "mysql"),
-        "mysql.port": (spec.mysql.port if spec.mysql else None) or 3306,
+    return _simple(ctx, comp, name, secrets, zone)
+
+
+def _load_balancer(spec: OnecloudClusterSpec) -> str:
+    if not spec.load_balancer_endpoint:
+        raise _Missing("lb")
+    return _host(spec.load_balancer_endpoint)
+
+
+def _simple(
+    ctx: render.Context,
+    comp: catalog.Component,
+    name: str,
+    secrets: Mapping[str, str] | None,
+    zone: str | None,
+) -> object:
+    """A placeholder without an argument; each computed only when asked (planning asks thousands)."""
+    spec = ctx.spec
+    mysql = spec.mysql
+    values: dict[str, Callable[[], object]] = {
+        "cluster": lambda: ctx.name,
+        "namespace": lambda: ctx.namespace,
+        "region": lambda: spec.region or "region0",
+        "zone": lambda: zone or spec.zone or "zone0",
+        "disable_local_vpc": lambda: spec.local_vpc_disabled,
+        "keystone_url": lambda: keystone_url(ctx),
+        "mysql.host": lambda: _host((mysql.host if mysql else None) or "mysql"),
+        "mysql.port": lambda: (mysql.port if mysql else None) or 3306,
+        "lb": lambda: _load_balancer(spec),
+        "sql_connection": lambda: sql_connection(ctx, comp, secrets),
     }
-    if name == "lb":
-        if not spec.load_balancer_endpoint:
-            raise _Missing(name)
-        return _host(spec.load_balancer_endpoint)
-    if name == "sql_connection":
-        return sql_connection(ctx, comp, secrets)
-    if name not in simple:
-        raise KeyError(f"unknown placeholder ${{{name}}} in the catalog entry of {comp.name}")
-    return simple[name]
+    if name in values:
+        return values[name]()
+    raise KeyError(f"unknown placeholder ${{{name}}} in the catalog entry of {comp.name}")
 
 
 def fill(
