@@ -151,6 +151,8 @@ class Operator:
             "--resync",
             f"{self.resync:g}",
             "--no-manage-databases",  # the benchmark's clusters have no MySQL (issue 19: fleet without one)
+            "--keystone-url",
+            "none",  # nor a keystone (issue 19: the fleet runs with --keystone-url none)
             *self.extra_args,
         ]
 

@@ -317,6 +317,150 @@ ACCOUNTS: dict[str, Account] = _accounts()
 
 
 @dataclass(frozen=True)
+class KeystoneEndpoint:
+    """One interface of a keystone service. ``host``: ``""`` is the interface's default (``internal``:
+    ``<cluster>-<component>``; the others: ``spec.loadBalancerEndpoint``, else the internal host), or a
+    template with ``{cluster}`` and ``{namespace}``. ``port``: overrides the service's."""
+
+    interface: Literal["public", "internal", "admin"]
+    host: str = ""
+    port: str | int | None = None
+
+
+PUBLIC_INTERNAL = (KeystoneEndpoint("public"), KeystoneEndpoint("internal"))
+
+
+@dataclass(frozen=True)
+class KeystoneService:
+    """A service of keystone's catalog a component registers, and its endpoints (the reference's
+    ``RegisterCloudServiceEndpoint``: ``<scheme>://<host>:<port>[/<path>]``).
+
+    ``port``: the ``spec_field`` of one of the component's :class:`ServicePort` (its port as the spec
+    moves it) or a fixed port, which ``port_spec`` (a JSON path of an integer) replaces when set.
+    ``http_when``: a JSON path whose ``true`` (``path=false``: whose ``false``) turns the scheme to http.
+    ``url``: one fixed URL for every interface. ``slave``: a ``slave`` endpoint at the internal host's
+    ``-slave`` twin while the component runs read-only replicas."""
+
+    name: str
+    type: str
+    endpoints: tuple[KeystoneEndpoint, ...] = PUBLIC_INTERNAL
+    port: str | int = "service"
+    port_spec: str | None = None
+    path: str = ""
+    scheme: Literal["https", "http"] = "https"
+    http_when: str | None = None
+    url: str | None = None
+    slave: bool = False
+
+
+def _keystone_services() -> dict[str, tuple[KeystoneService, ...]]:
+    """What each component registers, from the Go operator at f4a26910 (``RegisterCloudServiceEndpoint``
+    and its callers, the keystone system init; tests/fixtures/go_keystone_catalog.yaml is the fact
+    table). The reference's slave endpoints of components without read-only replicas (always created
+    disabled), its CE-only ``yunionagent`` hack in yunionconf, and influxdb/apimap (never run by it,
+    apimap is registered here when enabled) are the differences, listed in the README."""
+    same = {
+        # component: service name (= its type)
+        "victoria-metrics": "victoria-metrics",
+        "scheduler": "scheduler",
+        "webconsole": "webconsole",
+        "meter": "meter",
+        "billing": "billing",
+        "apimap": "apimap",
+        "vpcagent": "vpcagent",
+        "monitor": "monitor",
+        "cloudmon": "cloudmon",
+        "logger": "log",
+        "autoupdate": "autoupdate",
+        "cloudnet": "cloudnet",
+        "cloudproxy": "cloudproxy",
+        "cloudevent": "cloudevent",
+        "devtool": "devtool",
+        "yunionconf": "yunionconf",
+        "s3gateway": "s3gateway",
+        "notify": "notify",
+        "itsm": "itsm",
+        "cloudid": "cloudid",
+        "suggestion": "suggestion",
+        "scheduledtask": "scheduledtask",
+        "report": "report",
+        "bastionhost": "bastionhost",
+        "extdb": "extdb",
+        "llm": "llm",
+        "aiproxy": "aiproxy",
+    }
+    out: dict[str, tuple[KeystoneService, ...]] = {c: (KeystoneService(n, n),) for c, n in same.items()}
+    slave = {"meter", "billing"}
+    for c in slave:
+        out[c] = (KeystoneService(c, c, slave=True),)
+    out |= {
+        "etcd": (
+            KeystoneService(
+                "etcd",
+                "etcd",
+                (
+                    KeystoneEndpoint("internal", "{cluster}-etcd-client.{namespace}.svc", 2379),
+                    KeystoneEndpoint("public"),
+                ),
+                port=30379,
+                port_spec="etcd.clientNodePort",
+                http_when="etcd.enableTls=false",
+            ),
+        ),
+        "keystone": (
+            KeystoneService(
+                "keystone",
+                "identity",
+                (
+                    KeystoneEndpoint("public"),
+                    KeystoneEndpoint("internal"),
+                    KeystoneEndpoint("admin", port="adminService"),
+                ),
+                port="publicService",
+                path="v3",
+                http_when="keystone.disableTLS",
+                slave=True,
+            ),
+            KeystoneService("external-service", "external-service", ()),
+            KeystoneService("common", "common", ()),
+            KeystoneService(
+                "offlinecloudmeta",
+                "offlinecloudmeta",
+                (KeystoneEndpoint("internal"), KeystoneEndpoint("public")),
+                url="https://yunionmeta.oss-cn-beijing.aliyuncs.com",
+            ),
+        ),
+        "region": (KeystoneService("region2", "compute_v2", slave=True),),
+        "kubeserver": (KeystoneService("k8s", "k8s", path="api"),),
+        "glance": (KeystoneService("glance", "image", path="v1", slave=True),),
+        "yunionagent": (
+            KeystoneService(
+                "yunionagent", "yunionagent", port=30898, port_spec="yunionagent.service.nodePort"
+            ),
+        ),
+        "ansibleserver": (KeystoneService("ansible", "ansible", slave=True),),
+        "apigateway": (KeystoneService("yunionapi", "yunionapi", port="apiService"),),
+        "host": (KeystoneService("host", "host", ()),),
+        "baremetal-agent": (KeystoneService("baremetal", "baremetal", ()),),
+        "lbagent": (KeystoneService("lbagent", "lbagent", ()),),
+        "mcp-server": (KeystoneService("mcp-server", "mcp-server", scheme="http"),),
+        "echarts-ssr": (
+            KeystoneService(
+                "echarts-ssr",
+                "echarts-ssr",
+                (KeystoneEndpoint("internal", "{cluster}-echarts-ssr.{namespace}.svc"),),
+                scheme="http",
+            ),
+        ),
+    }
+    return out
+
+
+KEYSTONE_SERVICES: dict[str, tuple[KeystoneService, ...]] = _keystone_services()
+"""Component name -> the keystone services it registers (none for a component not named)."""
+
+
+@dataclass(frozen=True)
 class Volume:
     """The component's data PVC: default size (``requests.storage`` wins) and mount path.
 
@@ -408,6 +552,11 @@ class Component:
         """The MySQL user of the database it ensures (None without one)."""
         account = ACCOUNTS.get(self.account or "")
         return (account.db_user if account else None) if self.db else None
+
+    @property
+    def keystone_services(self) -> tuple[KeystoneService, ...]:
+        """The keystone services (and their endpoints) it registers: :data:`KEYSTONE_SERVICES`."""
+        return KEYSTONE_SERVICES.get(self.name, ())
 
     @property
     def placement_spec_key(self) -> str:

@@ -10,8 +10,11 @@ Keys are ECDSA P-256: a fleet of a hundred clusters must not spend minutes gener
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import ipaddress
+from collections.abc import Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -89,6 +92,9 @@ def generate(cluster: OnecloudCluster, missing: set[str]) -> list[JSON]:
     if f"{name}-certs" in missing:
         svc_key = _key()
         sans = ["service", f"service.{namespace}", f"service.{namespace}.svc", "localhost", "127.0.0.1"]
+        # The operator verifies keystone at <cluster>-keystone.<namespace>.svc against this CA.
+        keystone = f"{name}-keystone"
+        sans += [keystone, f"{keystone}.{namespace}", f"{keystone}.{namespace}.svc"]
         sans += [cluster.spec.load_balancer_endpoint] if cluster.spec.load_balancer_endpoint else []
         sans += cluster.spec.cert_sans or []
         svc = _sign("service", svc_key, (ca, ca_key), days=800, sans=sans, usages=server_auth)
@@ -120,3 +126,22 @@ def generate(cluster: OnecloudCluster, missing: set[str]) -> list[JSON]:
         data = {f"{prefix}-ca.crt": ca_pem, f"{prefix}.crt": _pem_cert(cert), f"{prefix}.key": _pem_key(key)}
         out.append(render.render_secret(cluster, secret_name, data))
     return out
+
+
+def decoded(data: Mapping[str, str], key: str) -> bytes | None:
+    """One PEM of a Secret's ``data`` (base64), or None when absent or not base64."""
+    try:
+        return base64.b64decode(data[key], validate=True)
+    except (KeyError, binascii.Error, TypeError):
+        return None
+
+
+def dns_names(pem: bytes) -> set[str]:
+    """The DNS names and IP addresses a certificate is valid for (empty when it does not parse)."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return set()
+    ips = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    return set(sans.get_values_for_type(x509.DNSName)) | ips

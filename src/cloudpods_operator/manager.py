@@ -18,7 +18,7 @@ import anyio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from cloudpods_operator import kinds, logs, provisioning, settings
+from cloudpods_operator import kinds, logs, provisioning, registration, settings
 from cloudpods_operator.cache import Cache
 from cloudpods_operator.errors import OperatorError
 from cloudpods_operator.kube.client import Kube
@@ -107,6 +107,11 @@ class Operator:
         self.provisioner = (
             provisioning.Provisioner(kube, address=cfg.mysql_address) if cfg.manage_databases else None
         )
+        self.registrar = (
+            registration.Registrar(kube, url=cfg.keystone_url or None, recheck=cfg.keystone_recheck)
+            if cfg.keystone_url is not None
+            else None
+        )
         self.reconciler = Reconciler(
             kube,
             self.cache,
@@ -115,6 +120,7 @@ class Operator:
             field_manager=cfg.field_manager,
             apply_limiter=anyio.CapacityLimiter(cfg.apply_concurrency),
             provisioner=self.provisioner,
+            registrar=self.registrar,
         )
         self.health = Health(expected=len(watch_specs(cfg)))
         self.stopping = anyio.Event()
@@ -203,6 +209,9 @@ async def run(cfg: settings.Settings) -> int:
         if op.provisioner is not None:
             with anyio.move_on_after(2, shield=True):
                 await op.provisioner.close()
+        if op.registrar is not None:
+            with anyio.move_on_after(2, shield=True):
+                await op.registrar.close()
         if runner is not None:
             await runner.cleanup()
         await kube.close()

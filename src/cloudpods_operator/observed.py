@@ -46,6 +46,15 @@ class Observed:
     databases: frozenset[str] | None = None
     """The MySQL databases this process has ensured for the cluster; None: not managed (no
     ``spec.mysql.host``), nothing waits for a database."""
+    accounts: Mapping[str, str] | None = None
+    """The keystone service accounts ensured, user -> :func:`password_digest` of the password keystone
+    holds; None: keystone not managed (``--keystone-url none``), nothing waits for an account."""
+
+
+def password_digest(password: str) -> str:
+    """What the gate compares: a rotated password in the credentials Secret holds its components back
+    until keystone has it too."""
+    return hashlib.sha256(password.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,13 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
     database_error: str | None = None
     """MySQL could not be used (or refused a statement): worth a retry with backoff."""
+    keystone_error: str | None = None
+    """Keystone could not be used or refused a write (``keystone_reason`` says which): retried."""
+    keystone_reason: str = "KeystoneUnavailable"
     skipped: int = 0
     status_written: bool = False
 
     @property
     def failed(self) -> bool:
-        """Some object could not be applied or pruned, or MySQL failed: worth a retry with backoff."""
-        return bool(self.failures or self.database_error)
+        """Some object could not be applied or pruned, or MySQL or keystone failed: worth a retry."""
+        return bool(self.failures or self.database_error or self.keystone_error)

@@ -24,7 +24,7 @@ from cloudpods_operator.model import (
     _Placement,
     lookup,
 )
-from cloudpods_operator.observed import ObjectKey, Observed
+from cloudpods_operator.observed import ObjectKey, Observed, password_digest
 
 
 class State(StrEnum):
@@ -172,6 +172,7 @@ def _waiting_reason(
     observed: Observed | None,
     expected: Mapping[str, tuple[str, ...]],
     name_of: Mapping[str, str],
+    secrets: Mapping[str, str] | None = None,
 ) -> str | None:
     if observed is None:
         return None
@@ -188,6 +189,11 @@ def _waiting_reason(
         identity = observed.workloads.get(name_of[catalog.IDENTITY])
         if identity is None or identity.available < 1:
             return f"waiting for {catalog.IDENTITY} to become available"
+    user = comp.keystone_user
+    if observed.accounts is not None and user is not None:
+        password = (secrets or {}).get(f"{comp.account}.keystone-password")
+        if password is None or observed.accounts.get(user) != password_digest(password):
+            return f"waiting for keystone account {user}"
     return None
 
 
@@ -330,7 +336,7 @@ def plan(
             )
             continue
         names, objects = _objects(ctx, comp, mains, inits, observed, secrets)
-        waiting = _waiting_reason(ctx.spec, comp, observed, expected, name_of)
+        waiting = _waiting_reason(ctx.spec, comp, observed, expected, name_of, secrets)
         if waiting is not None:
             plans.append(
                 ComponentPlan(comp, State.WAITING, waiting, names, containers, tuple(objects), _ALL_KINDS)

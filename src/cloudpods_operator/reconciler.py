@@ -10,16 +10,19 @@ and waits for the user's next edit. Every pass returns an :class:`Outcome`; the 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import logging
 from enum import StrEnum
 from typing import Any
 
 import anyio
+import yaml
 from pydantic import ValidationError
 
 from cloudpods_operator import (
     adoption,
+    catalog,
     certificates,
     credentials,
     diff,
@@ -27,6 +30,8 @@ from cloudpods_operator import (
     kinds,
     planner,
     provisioning,
+    registration,
+    render,
     status,
     takeover,
 )
@@ -42,6 +47,7 @@ from cloudpods_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 _LIST_LIMIT = 8
+BOOTSTRAP_ROTATION = "BootstrapPasswordRotation"
 
 
 def _names(items: list[str]) -> str:
@@ -65,7 +71,7 @@ def settle(queue: WorkQueue[ClusterKey], key: ClusterKey, outcome: Outcome | Bas
     forgets the key's failures; API trouble backs off, a 429 honours Retry-After.
     """
     match outcome:
-        case None | Outcome(spec_error=None, failures=[], database_error=None):
+        case None | Outcome(spec_error=None, failures=[], database_error=None, keystone_error=None):
             queue.forget(key)
             return Result.SUCCESS
         case Outcome(spec_error=str()):
@@ -94,6 +100,7 @@ class Reconciler:
         apply_limiter: anyio.CapacityLimiter,
         adopt_managers: tuple[str, ...] = takeover.GO_FIELD_MANAGERS,
         provisioner: provisioning.Provisioner | None = None,
+        registrar: registration.Registrar | None = None,
     ) -> None:
         self.kube = kube
         self.cache = cache
@@ -103,6 +110,8 @@ class Reconciler:
         self.limiter = apply_limiter
         self.provisioner = provisioner
         """None: no MySQL provisioning at all (every cluster as if it set no ``spec.mysql.host``)."""
+        self.registrar = registrar
+        """None: no keystone registration (``--keystone-url none``): status says ``keystone: NotManaged``."""
         self.adoption = adoption.Adoption(
             kube, cache, recorder, field_manager=field_manager, adopt_managers=adopt_managers
         )
@@ -113,6 +122,8 @@ class Reconciler:
         if raw is None:
             if self.provisioner is not None:
                 await self.provisioner.forget(key)
+            if self.registrar is not None:
+                await self.registrar.forget(key)
             return None
         logger = logging.LoggerAdapter(log, {"cluster": f"{key[0]}/{key[1]}"})
         secrets = self._complete_credentials(key)
@@ -123,19 +134,24 @@ class Reconciler:
             return await self._spec_error(raw, "InvalidSpec", describe_validation_error(exc), logger)
         except errors.SpecError as exc:
             return await self._spec_error(raw, "InvalidSpec", str(exc), logger)
+        restored = None
         if secrets is None or any(
             n not in self._secret_names(key) for n in certificates.secret_names(key[1])
         ):
-            await self._ensure_secrets(cluster)  # a spec error above touched nothing, Secrets included
+            restored = await self._ensure_secrets(cluster)  # a spec error above touched nothing
             secrets = self._complete_credentials(key)
             if secrets is None:
                 raise errors.TransientError("the credentials Secret was not stored; retrying")
             plan = planner.plan(cluster, self._observed(key, cluster), secrets)
         outcome = Outcome()
-        gated = self._observed(key, cluster).databases
+        if restored:
+            outcome.keystone_error, outcome.keystone_reason = restored, BOOTSTRAP_ROTATION
+            await self.recorder.emit(raw, "Warning", BOOTSTRAP_ROTATION, "Credentials", restored)
+        gated = self._observed(key, cluster)
         report = await self._provision(key, plan, secrets, outcome, logger)
-        if report.ensured != gated:  # newly ensured: the database gate opens
-            plan = planner.plan(cluster, self._observed(key, cluster), secrets)
+        registered = await self._register(raw, key, plan, secrets, outcome, logger)
+        if report.ensured != gated.databases or registered.accounts != gated.accounts:
+            plan = planner.plan(cluster, self._observed(key, cluster), secrets)  # a gate opened
         for comp in plan.components:
             replaced = comp.component.replaces_pods
             # Before the workload that replaces them: their anti-affinity would keep its pods off their nodes.
@@ -145,7 +161,7 @@ class Reconciler:
         await self._prune(plan, key, cluster.metadata.uid or "", outcome, logger)
         if not outcome.failed:
             await self.adoption.retire(plan, key, secrets, outcome, logger)
-        await self._report(raw, cluster, plan, key, outcome, report)
+        await self._report(raw, cluster, plan, key, outcome, report, registered)
         if cluster.spec.keystone.bootstrap_password not in (None, secrets.get(credentials.SYSADMIN_KEY)):
             note = "spec.keystone.bootstrapPassword differs from the credentials Secret, which wins: ignored"
             await self.recorder.emit(raw, "Warning", "BootstrapPasswordIgnored", "Credentials", note)
@@ -156,9 +172,11 @@ class Reconciler:
     def _observed(self, key: ClusterKey, cluster: OnecloudCluster) -> Observed:
         """The cache's view, with the databases this process has ensured (the planner's database gate)."""
         seen = self.cache.observed(key)
-        if self.provisioner is None:
+        databases = self.provisioner.observed(key, cluster) if self.provisioner is not None else None
+        accounts = self.registrar.observed(key) if self.registrar is not None else None
+        if databases is None and accounts is None:
             return seen
-        return dataclasses.replace(seen, databases=self.provisioner.observed(key, cluster))
+        return dataclasses.replace(seen, databases=databases, accounts=accounts)
 
     async def _provision(
         self,
@@ -177,6 +195,31 @@ class Reconciler:
             logger.warning("database provisioning failed (workloads left as they are): %s", report.error)
         return report
 
+    async def _register(
+        self,
+        raw: dict[str, Any],
+        key: ClusterKey,
+        plan: planner.Plan,
+        secrets: dict[str, str],
+        outcome: Outcome,
+        logger: logging.LoggerAdapter[Any],
+    ) -> registration.Report:
+        """The cluster's keystone accounts, services and endpoints, once keystone is available."""
+        if self.registrar is None:
+            return registration.NOT_MANAGED
+        identity = plan.component(catalog.IDENTITY)
+        seen = self.cache.observed(key).workloads.get(identity.workloads[0])
+        available = identity.state is not planner.State.DISABLED and seen is not None and seen.available > 0
+        report = await self.registrar.ensure(key, plan, secrets, available)
+        if report.warning:
+            await self.recorder.emit(
+                raw, "Warning", "KeystoneCertificateUnverified", "Keystone", report.warning
+            )
+        if report.error:
+            outcome.keystone_error, outcome.keystone_reason = report.error, report.reason
+            logger.warning("keystone registration failed (workloads left as they are): %s", report.error)
+        return report
+
     def _secret_names(self, key: ClusterKey) -> set[str]:
         return {k[2] for k, _ in self.cache.owned_by(key) if k[0] == "Secret"}
 
@@ -187,11 +230,14 @@ class Reconciler:
             return None
         return held
 
-    async def _ensure_secrets(self, cluster: OnecloudCluster) -> None:
+    async def _ensure_secrets(self, cluster: OnecloudCluster) -> str | None:
         """Create the cluster's Secrets that do not exist yet, and add the keys a credentials Secret lacks
-        (a deleted key is regenerated); never change a value that exists."""
+        (a deleted key is regenerated, but for ``sysadmin-password``: keystone's bootstrap password
+        cannot be rotated, its value is restored and the note returned); never change a value that
+        exists."""
         namespace, name = cluster.metadata.namespace or "default", cluster.metadata.name
         bodies: list[JSON] = []
+        restored = None
         held = self.cache.credentials.get((namespace, name))
         secret_name = credentials.secret_name(name)
         if held is None and self.cache.get("Secret", namespace, secret_name) is None:
@@ -201,6 +247,14 @@ class Reconciler:
         elif held is not None:
             fresh = credentials.generate(cluster)["data"]
             added = {k: v for k, v in fresh.items() if k not in held}
+            if credentials.SYSADMIN_KEY in added:
+                value = await self._bootstrap_password(namespace, name)
+                if value is not None:
+                    added[credentials.SYSADMIN_KEY] = base64.b64encode(value.encode()).decode()
+                    restored = (
+                        f"{credentials.SYSADMIN_KEY} was deleted from {secret_name}: keystone's bootstrap "
+                        "password cannot be rotated this way; its value is restored"
+                    )
             if added:
                 patched = await self.kube.merge_patch(
                     kinds.RESOURCES["Secret"],
@@ -231,6 +285,28 @@ class Reconciler:
                     field_manager=self.field_manager,
                 )
             await self.cache.remember(created)
+        return restored
+
+    async def _bootstrap_password(self, namespace: str, name: str) -> str | None:
+        """The sysadmin password keystone has: the one that last logged in, else the keystone config's."""
+        if self.registrar is not None and (known := self.registrar.sysadmin_password((namespace, name))):
+            return known
+        comp = catalog.BY_NAME[catalog.IDENTITY]
+        config = comp.config
+        workload = f"{name}-{comp.name}"
+        try:
+            secret = await self.kube.get(
+                kinds.RESOURCES["Secret"], namespace, render.config_secret_name(workload)
+            )
+        except errors.NotFound:
+            return None
+        text = certificates.decoded(secret.get("data") or {}, config.file_name if config else "")
+        try:
+            loaded = yaml.safe_load(text) if text else None
+        except yaml.YAMLError:
+            return None
+        value = loaded.get("bootstrap_admin_user_password") if isinstance(loaded, dict) else None
+        return value if isinstance(value, str) and value else None
 
     async def _apply(self, plan: planner.Plan, outcome: Outcome, logger: logging.LoggerAdapter[Any]) -> None:
         desired = plan.objects
@@ -305,11 +381,22 @@ class Reconciler:
         key: ClusterKey,
         outcome: Outcome,
         report: provisioning.Report,
+        registered: registration.Report,
     ) -> None:
         observed = self.cache.observed(key)
         previous = raw.get("status") or {}
+        trouble = (outcome.keystone_reason, outcome.keystone_error) if outcome.keystone_error else None
         new = status.build(
-            cluster, plan, observed, outcome.failures, previous, now_rfc3339(), report.state, report.error
+            cluster,
+            plan,
+            observed,
+            outcome.failures,
+            previous,
+            now_rfc3339(),
+            report.state,
+            report.error,
+            registered.state,
+            trouble,
         )
         for name, comp in new["components"].items():
             self.metrics.component_ready.labels(f"{key[0]}/{key[1]}", name).set(
@@ -367,6 +454,8 @@ class Reconciler:
             await emit(raw, "Warning", "ApplyFailed", "Apply", "; ".join(outcome.failures))
         if outcome.database_error:
             await emit(raw, "Warning", "DatabaseUnavailable", "Database", outcome.database_error)
+        if outcome.keystone_error:
+            await emit(raw, "Warning", outcome.keystone_reason, "Keystone", outcome.keystone_error)
 
     async def _spec_error(
         self, raw: dict[str, Any], reason: str, message: str, logger: logging.LoggerAdapter[Any]

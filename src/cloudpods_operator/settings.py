@@ -59,6 +59,11 @@ class Settings:
     Service of the cluster's namespace (``<host>.<namespace>.svc``)."""
     manage_databases: bool = True
     """Create the databases, users and grants in the MySQL of every cluster that sets ``spec.mysql.host``."""
+    keystone_url: str | None = ""
+    """Every cluster's keystone (``https://host:port/v3``) instead of ``<cluster>-keystone.<namespace>.svc``
+    (``""``); None: no keystone registration at all (``--keystone-url none``)."""
+    keystone_recheck: float = 300.0
+    """Seconds a pass whose wanted registration is unchanged skips reading keystone."""
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -110,6 +115,29 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=_env_bool("MANAGE_DATABASES", True),
         help="create databases, users and grants where spec.mysql.host is set [MANAGE_DATABASES]",
     )
+    p.add_argument(
+        "--keystone-url",
+        default=_env("KEYSTONE_URL", ""),
+        type=parse_keystone_url,
+        help="keystone v3 URL for every cluster instead of https://<cluster>-keystone.<namespace>.svc:30357/v3;"
+        " 'none' turns registration off [KEYSTONE_URL]",
+    )
+    p.add_argument(
+        "--keystone-recheck",
+        type=float,
+        default=float(_env("KEYSTONE_RECHECK_SECONDS", "300")),
+        help="seconds an unchanged registration is not read again [KEYSTONE_RECHECK_SECONDS]",
+    )
+
+
+def parse_keystone_url(text: str) -> str | None:
+    """``none`` -> None (off); ``""`` -> the in-cluster address; else an http(s) URL."""
+    text = text.strip()
+    if text.lower() == "none":
+        return None
+    if text and not (text.startswith(("http://", "https://")) and len(text) > len("https://")):
+        raise ValueError(f"not an http(s) URL: {text!r}")
+    return text.rstrip("/")
 
 
 def parse_address(text: str) -> tuple[str, int] | None:
@@ -146,4 +174,6 @@ def from_args(args: argparse.Namespace) -> Settings:
         identity=args.identity,
         mysql_address=args.mysql_address,
         manage_databases=args.manage_databases,
+        keystone_url=args.keystone_url,
+        keystone_recheck=args.keystone_recheck,
     )

@@ -69,18 +69,24 @@ def ordered_images(comp: planner.ComponentPlan) -> list[Any]:
 DATABASE_NOT_MANAGED = "NotManaged"
 DATABASE_READY = "Ready"
 DATABASE_UNAVAILABLE = "Unavailable"
+KEYSTONE_NOT_MANAGED = "NotManaged"
 
 
 def checks(
-    components: dict[str, dict[str, Any]], failures: list[str], database_error: str | None = None
+    components: dict[str, dict[str, Any]],
+    failures: list[str],
+    database_error: str | None = None,
+    keystone: tuple[str, str] | None = None,
 ) -> dict[str, Check]:
-    """Ready, Progressing and Degraded from the component entries, this pass's apply failures and the
-    database's trouble (which Degraded names first)."""
+    """Ready, Progressing and Degraded from the component entries, this pass's apply failures, the
+    database's trouble (which Degraded names first) and keystone's (reason, message)."""
     not_ready = sorted(n for n, c in components.items() if c["phase"] != "Normal")
     waiting = sorted(n for n, c in components.items() if c["phase"] == "Waiting")
     rolling = sorted(n for n, c in components.items() if c["phase"] in ("Upgrade", "Pending"))
     if database_error:
         degraded = Check("True", "DatabaseUnavailable", database_error[:1024])
+    elif keystone is not None:
+        degraded = Check("True", keystone[0], keystone[1][:1024])
     elif failures:
         degraded = Check("True", "ApplyFailed", "; ".join(failures)[:1024])
     else:
@@ -89,7 +95,7 @@ def checks(
         ready = Check(
             "False", "ComponentsNotReady", f"{len(not_ready)} not ready: {', '.join(not_ready)}"[:1024]
         )
-    elif failures or database_error:
+    elif failures or database_error or keystone is not None:
         ready = Check("False", degraded.reason, degraded.message)
     else:
         ready = Check("True", "AllComponentsReady", f"{len(components)} components ready")
@@ -149,12 +155,16 @@ def build(
     now: str,
     database: str = DATABASE_NOT_MANAGED,
     database_error: str | None = None,
+    keystone: str = KEYSTONE_NOT_MANAGED,
+    keystone_error: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole status after one pass; ``previous`` is the status the cluster holds now.
 
     It supplies the transition times, and its ``specChecksum`` stays until a pass applies everything
     with no component left waiting. ``database`` is the provisioning's state (``NotManaged``, ``Ready``,
-    ``Unavailable``), ``database_error`` the server's message when it is unavailable.
+    ``Unavailable``), ``database_error`` the server's message when it is unavailable; ``keystone`` the
+    registration's state (``NotManaged``, ``Waiting``, ``Ready``, ``Unavailable``), ``keystone_error`` its
+    (reason, message).
     """
     components = {
         c.name: component_status(c, observed)
@@ -162,16 +172,20 @@ def build(
         if c.state is not planner.State.DISABLED
     }
     generation = cluster.metadata.generation or 0
-    verdicts = checks(components, failures, database_error)
+    verdicts = checks(components, failures, database_error, keystone_error)
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "version": cluster.spec.effective_version,
         "conditions": conditions(previous.get("conditions") or [], verdicts, generation, now),
         "components": components,
         "database": database,
+        "keystone": keystone,
     }
     all_applied = (
-        not failures and not database_error and all(c["phase"] != "Waiting" for c in components.values())
+        not failures
+        and not database_error
+        and keystone_error is None
+        and all(c["phase"] != "Waiting" for c in components.values())
     )
     status["specChecksum"] = spec_checksum(cluster) if all_applied else previous.get("specChecksum")
     if status["specChecksum"] is None:

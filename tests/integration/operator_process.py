@@ -61,9 +61,10 @@ class OperatorProcess:
             *self.extra_args,
         ]
 
-    # The example's spec.mysql.host names a MySQL no test runs: provisioning is tested in-process
-    # (test_databases.py); a test that wants it passes MANAGE_DATABASES=true in ``env``.
-    _defaults = {"MANAGE_DATABASES": "false"}
+    # The example's spec.mysql.host names a MySQL no test runs, and its keystone no server: provisioning
+    # and registration are tested in-process (test_databases.py, test_keystone.py); a test that wants them
+    # passes MANAGE_DATABASES=true or a KEYSTONE_URL in ``env``.
+    _defaults = {"MANAGE_DATABASES": "false", "KEYSTONE_URL": "none"}
 
     def start(self, *, wait_ready: bool = True, timeout: float = 60.0) -> OperatorProcess:
         if self.log_path is None:

@@ -16,7 +16,16 @@ import anyio
 import pytest
 import yaml
 
-from cloudpods_operator import certificates, credentials, errors, kinds, observed, planner, provisioning
+from cloudpods_operator import (
+    certificates,
+    credentials,
+    errors,
+    kinds,
+    observed,
+    planner,
+    provisioning,
+    registration,
+)
 from cloudpods_operator.cache import Cache
 from cloudpods_operator.kinds import JSON
 from cloudpods_operator.kube.client import Kube
@@ -90,7 +99,10 @@ class Harness:
 
 
 def new_reconciler(
-    client: Kube, cache: Cache, provisioner: provisioning.Provisioner | None = None
+    client: Kube,
+    cache: Cache,
+    provisioner: provisioning.Provisioner | None = None,
+    registrar: registration.Registrar | None = None,
 ) -> Reconciler:
     """A reconciler as the manager builds one (a fresh one is what an operator restart sees)."""
     return Reconciler(
@@ -101,6 +113,7 @@ def new_reconciler(
         field_manager=FIELD_MANAGER,
         apply_limiter=anyio.CapacityLimiter(16),
         provisioner=provisioner,
+        registrar=registrar,
     )
 
 
@@ -109,19 +122,22 @@ async def open_harness(
     kubeconfig: object,
     namespace: str,
     provision: Callable[[Kube], provisioning.Provisioner] | None = None,
+    register: Callable[[Kube], registration.Registrar] | None = None,
 ) -> AsyncIterator[Harness]:
-    """A harness over ``namespace``; afterwards its provisioner is closed and its NodePorts freed."""
+    """A harness over ``namespace``; afterwards its provisioner and registrar are closed and its NodePorts
+    freed."""
     client = await Kube.connect(str(kubeconfig))
     queue: WorkQueue[ClusterKey] = WorkQueue()
     cache = Cache(queue.add)
-    harness = Harness(
-        client, namespace, queue, cache, new_reconciler(client, cache, provision and provision(client))
-    )
+    reconciler = new_reconciler(client, cache, provision and provision(client), register and register(client))
+    harness = Harness(client, namespace, queue, cache, reconciler)
     try:
         yield harness
     finally:
         if harness.reconciler.provisioner is not None:  # a test may have replaced the reconciler
             await harness.reconciler.provisioner.close()
+        if harness.reconciler.registrar is not None:
+            await harness.reconciler.registrar.close()
         await _free_node_ports(kubeconfig, namespace)
         await client.close()
 
