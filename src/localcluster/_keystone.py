@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -37,10 +38,12 @@ class Server:
     port: int
     root: str
     venv: str
+    tls: tuple[str, str] | None = None
+    """(certificate file, key file): served over https."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v3"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/v3"
 
     @property
     def access_log(self) -> Path:
@@ -81,7 +84,10 @@ def _state_file(root: Path) -> Path:
 
 def load(root: Path) -> Server | None:
     try:
-        return Server(**json.loads(_state_file(root).read_text()))
+        loaded = json.loads(_state_file(root).read_text())
+        if loaded.get("tls"):
+            loaded["tls"] = tuple(loaded["tls"])
+        return Server(**loaded)
     except (OSError, ValueError, TypeError):
         return None
 
@@ -122,11 +128,14 @@ def _prepare(env_dir: Path, root: Path) -> None:
     _manage(env_dir, config, "credential_setup", "--keystone-user", user, "--keystone-group", group)
 
 
-def start(root: Path, timeout: float = 60.0, template: Path | None = None) -> Server:
+def start(
+    root: Path, timeout: float = 60.0, template: Path | None = None, tls: tuple[str, str] | None = None
+) -> Server:
     """A fresh Keystone with its database and keys under `root` (removed first); see the module doc.
 
     ``template``: a directory a first call prepares (``db_sync`` and the keys, about 4 s) and later calls
-    copy, so that each test gets an empty Keystone of its own in a second or two."""
+    copy, so that each test gets an empty Keystone of its own in a second or two. ``tls``: a certificate
+    and key file to serve https with."""
     stop(root)
     env_dir = venv()
     shutil.rmtree(root, ignore_errors=True)
@@ -140,7 +149,7 @@ def start(root: Path, timeout: float = 60.0, template: Path | None = None) -> Se
             _prepare(env_dir, template)
         shutil.copytree(template, root)
         (root / "keystone.conf").write_text(_config(root))
-    return _spawn(Server(0, None, _procs.free_ports(1)[0], str(root), str(env_dir)), timeout)
+    return _spawn(Server(0, None, _procs.free_ports(1)[0], str(root), str(env_dir), tls), timeout)
 
 
 def _owner() -> tuple[str, str]:
@@ -153,14 +162,16 @@ def _owner() -> tuple[str, str]:
 def _spawn(server: Server, timeout: float) -> Server:
     root = Path(server.root)
     argv = [str(Path(server.venv) / "bin" / "python"), "-W", "ignore", str(_SERVE)]
-    argv += [str(server.config), str(server.port), str(server.access_log)]
+    argv += [str(server.config), str(server.port), str(server.access_log), *(server.tls or ())]
     server.pid = _procs.spawn(argv, root / "keystone.out")
     server.start_time = _procs.start_time(server.pid)
     _state_file(root).write_text(json.dumps(asdict(server)))
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(server.url, timeout=2) as resp:
+            plain = ssl.create_default_context()
+            plain.check_hostname, plain.verify_mode = False, ssl.CERT_NONE  # only: does it answer
+            with urllib.request.urlopen(server.url, timeout=2, context=plain) as resp:
                 if resp.status == 200:
                     return server
         except (urllib.error.URLError, OSError) as exc:
@@ -194,6 +205,10 @@ def bootstrap(server: Server, password: str) -> None:
 def resume(server: Server, timeout: float = 60.0) -> Server:
     """Start a stopped server again: same port, database and keys."""
     return _spawn(server, timeout)
+
+
+def running(server: Server) -> bool:
+    return _procs.alive(server.pid, server.start_time)
 
 
 def stop(root: Path) -> Server | None:

@@ -1,22 +1,26 @@
 """`make demo`: the quickstart, end to end, on the local control plane.
 
     python -m localcluster.demo              # control plane, chart, operator, example cluster, a table
-    python -m localcluster.demo --stop       # stop the operator and the MariaDB the demo left running
+    python -m localcluster.demo --stop       # stop the operator, MariaDB and Keystone the demo left running
 
 1. start the local control plane in .cluster/ ($LOCALCLUSTER_DIR), or reuse the one running there;
 2. `helm upgrade --install` charts/cloudpods-operator into namespace cloudpods-system (its pod lands on a
    KWOK node and never runs: the image is not needed);
 3. start a throwaway MariaDB on 127.0.0.1 and a free port (the server the MySQL tests start; its datadir
    in ~/.cache/cloudpods-operator/demo/mariadb) and put its root password in Secret onecloud/demo-mysql;
-   run the operator as a local process with `--mysql-address 127.0.0.1:<port>`, authenticated as the
-   chart's ServiceAccount (a TokenRequest token), so it has exactly the chart's RBAC;
+   start a throwaway Keystone v3 server (OpenStack Keystone from PyPI, the server the keystone tests run,
+   in ~/.cache/cloudpods-operator/demo/keystone); run the operator as a local process with
+   `--mysql-address 127.0.0.1:<port>` and `--keystone-url http://127.0.0.1:<port>/v3`, authenticated as
+   the chart's ServiceAccount (a TokenRequest token), so it has exactly the chart's RBAC;
 4. apply examples/onecloudcluster.yaml in namespace onecloud (with spec.mysql.passwordSecret naming that
-   Secret, so the operator creates every database and user) and wait for Ready=True, printing
-   N/M components ready; then a table of the cluster's status and the next commands to type.
+   Secret, so the operator creates every database and user); once the operator has written keystone's
+   config, play keystone's first start (bootstrap `sysadmin` with its bootstrap_admin_user_password), so
+   the operator registers every account, service and endpoint; wait for Ready=True, printing N/M
+   components ready; then a table of the cluster's status and the next commands to type.
 
-The operator and MariaDB keep running in the background; their pids, logs and the operator's kubeconfig
-live in ~/.cache/cloudpods-operator/demo/ ($CLOUDPODS_OPERATOR_CACHE), outside .cluster/, so `--stop`
-(which stops both) works even after `make cluster-down` (which stops only the control plane).
+The operator, MariaDB and Keystone keep running in the background; their pids, logs and the operator's
+kubeconfig live in ~/.cache/cloudpods-operator/demo/ ($CLOUDPODS_OPERATOR_CACHE), outside .cluster/, so
+`--stop` (which stops all three) works even after `make cluster-down` (which stops only the control plane).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from . import _cluster, _mariadb
+from . import _cluster, _keystone, _mariadb
 from ._binaries import binaries, cache_root
 from .errors import LocalClusterError
 
@@ -335,16 +339,35 @@ def start_mariadb(state: Path) -> _mariadb.Server:
     return server
 
 
+def start_keystone(state: Path) -> _keystone.Server:
+    say("starting Keystone (OpenStack Keystone from PyPI: db_sync, fernet keys, v3 on 127.0.0.1) ...")
+    started = time.monotonic()
+    try:
+        server = _keystone.start(state / "keystone")
+    except (LocalClusterError, OSError, subprocess.SubprocessError) as exc:
+        raise DemoError(f"Keystone did not start: {exc}") from exc
+    say(f"Keystone running at {server.url} (pid {server.pid}) in {time.monotonic() - started:.1f}s")
+    return server
+
+
 def stop_all(state: Path, quiet: bool = False) -> bool:
-    """Stop the demo's operator, then its MariaDB; True if either was running."""
+    """Stop the demo's operator, then its MariaDB and Keystone; True if any was running."""
     had_operator = stop_operator(state, quiet)
     server = _mariadb.stop(state / "mariadb")
     if server is not None and not quiet:
         say(f"stopped the demo MariaDB (pid {server.pid}); its log stays at {server.log}")
-    return had_operator or server is not None
+    root = state / "keystone"
+    keystone = _keystone.load(root)
+    was_running = keystone is not None and _keystone.running(keystone)
+    _keystone.stop(root)
+    if was_running and keystone is not None and not quiet:
+        say(f"stopped the demo Keystone (pid {keystone.pid}); its access log stays at {keystone.access_log}")
+    return had_operator or server is not None or was_running
 
 
-def start_operator(kubeconfig: Path, state: Path, mysql_address: str, timeout: float = 60.0) -> OperatorState:
+def start_operator(
+    kubeconfig: Path, state: Path, mysql_address: str, keystone_url: str, timeout: float = 60.0
+) -> OperatorState:
     binary = Path(sys.executable).parent / "cloudpods-operator"
     if not binary.exists():
         raise DemoError(f"{binary} not found: `make install` installs the project into .venv")
@@ -367,6 +390,9 @@ def start_operator(kubeconfig: Path, state: Path, mysql_address: str, timeout: f
         # The demo's MariaDB, instead of the example's spec.mysql.host (a Service no KWOK node runs).
         "--mysql-address",
         mysql_address,
+        # The demo's Keystone, instead of <cluster>-keystone.<namespace>.svc (a pod KWOK never runs).
+        "--keystone-url",
+        keystone_url,
     ]
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -438,11 +464,28 @@ def _reconciled(metrics_port: int, cluster: str) -> bool:
     return False
 
 
+async def _bootstrap_keystone(kube: Any, keystone: _keystone.Server, cluster: str) -> bool:
+    """Keystone's first start, once the operator wrote its config: True when bootstrapped."""
+    import base64
+
+    from cloudpods_operator import errors
+    from cloudpods_operator.kinds import RESOURCES
+
+    try:
+        secret = await kube.get(RESOURCES["Secret"], CLUSTER_NAMESPACE, f"{cluster}-keystone-config")
+    except errors.NotFound:
+        return False
+    config = json.loads(base64.b64decode(secret["data"]["config"]))
+    await asyncio.to_thread(_keystone.bootstrap, keystone, str(config["bootstrap_admin_user_password"]))
+    say(f"  keystone's first start: bootstrapped sysadmin from {cluster}-keystone-config")
+    return True
+
+
 async def _apply_and_wait(
-    admin: Path, example: Path, wait_seconds: float, metrics_port: int
+    admin: Path, example: Path, wait_seconds: float, metrics_port: int, keystone: _keystone.Server
 ) -> dict[str, Any]:
-    """Server-side apply the example (as `kubectl apply --server-side` would), then poll its status until
-    Ready after a pass of this demo's operator."""
+    """Server-side apply the example (as `kubectl apply --server-side` would), bootstrap keystone once its
+    config exists, then poll the status until Ready after a pass of this demo's operator."""
     from cloudpods_operator import errors
     from cloudpods_operator.kinds import RESOURCES
     from cloudpods_operator.kube.client import Kube
@@ -466,7 +509,10 @@ async def _apply_and_wait(
         last = ""
         obj: dict[str, Any] = {}
         tty = sys.stdout.isatty()
+        bootstrapped = False
         while True:
+            if not bootstrapped:
+                bootstrapped = await _bootstrap_keystone(kube, keystone, name)
             obj = await kube.get(RESOURCES["OnecloudCluster"], CLUSTER_NAMESPACE, name)
             status = obj.get("status") or {}
             ready, total = ready_counts(status)
@@ -532,18 +578,20 @@ def run(timeout: float) -> int:
     admin = cluster.kubeconfig
     helm_install(admin, root / "charts" / "cloudpods-operator", state)
     if stop_all(state, quiet=True):
-        say("stopped the operator and MariaDB a previous demo left running")
+        say("stopped what a previous demo left running (operator, MariaDB, Keystone)")
     mysql = start_mariadb(state)
+    keystone = start_keystone(state)
     with _api_errors("preparing the namespace, the MySQL Secret and the operator's token"):
         sa_kubeconfig = asyncio.run(_prepare(admin, state, mysql.root_password))
-    info = start_operator(sa_kubeconfig, state, mysql.address)
+    info = start_operator(sa_kubeconfig, state, mysql.address, keystone.url)
     example = root / "examples" / "onecloudcluster.yaml"
     try:
         with _api_errors(f"applying {_relative(example)}"):
-            obj = asyncio.run(_apply_and_wait(admin, example, timeout, info.metrics_port))
+            obj = asyncio.run(_apply_and_wait(admin, example, timeout, info.metrics_port, keystone))
     except KeyboardInterrupt:
         say(
-            f"\ninterrupted; the operator (pid {info.pid}) and MariaDB (pid {mysql.pid}) keep running: "
+            f"\ninterrupted; the operator (pid {info.pid}), MariaDB (pid {mysql.pid}) and Keystone "
+            f"(pid {keystone.pid}) keep running: "
             "python -m localcluster.demo --stop"
         )
         return 130
@@ -565,6 +613,7 @@ def run(timeout: float) -> int:
         )
         say(f"  the operator's log: {info.log}")
     say(f"databases (status.database): {status.get('database', 'no status yet')}, MySQL at {mysql.address}")
+    say(f"keystone (status.keystone): {status.get('keystone', 'no status yet')}, Keystone at {keystone.url}")
     kubeconfig = _relative(admin)
     say(
         "\nNext:\n"
@@ -572,7 +621,7 @@ def run(timeout: float) -> int:
         f"  kubectl get oc -n {CLUSTER_NAMESPACE}\n"
         f"  kubectl edit oc -n {CLUSTER_NAMESPACE} {obj['metadata']['name']}\n"
         f"  cloudpods-operator plan -f {_relative(example)}\n"
-        "  python -m localcluster.demo --stop      # stop the operator and MariaDB\n"
+        "  python -m localcluster.demo --stop      # stop the operator, MariaDB and Keystone\n"
         "  make cluster-down                       # stop the local control plane\n"
         f"\nThe operator keeps running in the background: pid {info.pid}\n"
         f"  log      {info.log}\n"
@@ -581,7 +630,9 @@ def run(timeout: float) -> int:
         f"  log      {mysql.log}\n"
         f"  password kubectl get secret -n {CLUSTER_NAMESPACE} {MYSQL_SECRET}"
         f" -o jsonpath='{{.data.{MYSQL_SECRET_KEY}}}' | base64 -d\n"
-        "  stop both  python -m localcluster.demo --stop"
+        f"Keystone keeps running in the background: pid {keystone.pid}, {keystone.url}, user sysadmin\n"
+        f"  requests {keystone.access_log}\n"
+        "  stop all   python -m localcluster.demo --stop"
     )
     return 0 if ok else 1
 
@@ -589,7 +640,9 @@ def run(timeout: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localcluster.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--stop", action="store_true", help="stop the operator and MariaDB a previous demo left running"
+        "--stop",
+        action="store_true",
+        help="stop the operator, MariaDB and Keystone a previous demo left running",
     )
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for Ready (default 300)"

@@ -6,7 +6,7 @@ free port, stopped at the end. Nobody is bootstrapped: the test plays Cloudpods 
 with :func:`bootstrap` and the password from the keystone config the operator wrote. A test module
 imports the fixtures (pytest only loads conftest.py)::
 
-    from .keystone import keystone_fixture, keystone_template  # noqa: F401
+    from .keystone import keystone_fixture, keystone_template_fixture  # noqa: F401
 
 The venv comes from hack/keystone/install.sh (``make install`` runs it; the fixture runs it too).
 """
@@ -25,7 +25,7 @@ import pytest
 from localcluster import _keystone
 from localcluster._keystone import Server, bootstrap, resume, stop
 
-__all__ = ["V3", "Server", "bootstrap", "keystone_fixture", "keystone_template", "resume", "stop"]
+__all__ = ["V3", "Server", "bootstrap", "keystone_fixture", "keystone_template_fixture", "resume", "stop"]
 
 
 class V3:
@@ -72,8 +72,8 @@ class V3:
         return token
 
 
-@pytest.fixture(scope="session")
-def keystone_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session", name="keystone_template")
+def keystone_template_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("keystone-template")
 
 

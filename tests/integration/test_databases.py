@@ -122,18 +122,6 @@ def _with_databases(plan: planner.Plan) -> list[planner.ComponentPlan]:
     ]
 
 
-async def _workload_versions(harness: Harness) -> dict[str, tuple[str, int]]:
-    """Each workload's UID and generation: what a write of ours would move (its controller moves the
-    resourceVersion with every status update, so that one proves nothing)."""
-    out = {}
-    for kind in sorted(kinds.WORKLOAD_KINDS):
-        page = await harness.kube.list(kinds.RESOURCES[kind], harness.namespace)
-        for item in page.get("items", []):
-            meta = item["metadata"]
-            out[f"{kind}/{meta['name']}"] = (meta["uid"], int(meta["generation"]))
-    return out
-
-
 async def _log_in(url: str) -> str:
     """Connect as the URL says and return the database the session is in."""
     parts = urlsplit(url)
@@ -209,7 +197,7 @@ async def test_every_database_is_ensured_once_and_each_config_logs_in(
 async def test_a_refused_login_degrades_and_touches_no_workload(harness: Harness, mariadb: MariaDB) -> None:
     cr = await _managed_cluster(harness, mariadb)
     await _quiet(harness, cr)
-    versions = await _workload_versions(harness)
+    versions = await harness.workload_versions()
     assert versions
 
     await _root_secret(harness, WRONG)
@@ -225,7 +213,7 @@ async def test_a_refused_login_degrades_and_touches_no_workload(harness: Harness
         assert WRONG not in text and mariadb.root_password not in text
     warnings = [e for e in await harness.events() if e["reason"] == "DatabaseUnavailable"]
     assert len(warnings) == 1 and WRONG not in warnings[0]["note"]
-    assert await _workload_versions(harness) == versions
+    assert await harness.workload_versions() == versions
 
     # A restarted operator has ensured nothing yet: the database components wait, their workloads kept.
     harness.reconciler = new_reconciler(harness.kube, harness.cache, _provisioner(harness.kube))
@@ -234,7 +222,7 @@ async def test_a_refused_login_degrades_and_touches_no_workload(harness: Harness
     live = await harness.get(kinds.CLUSTER_KIND, "default")
     waiting = {n: c["message"] for n, c in live["status"]["components"].items() if c["phase"] == "Waiting"}
     assert waiting and all(m.startswith("waiting for database ") for m in waiting.values())
-    assert await _workload_versions(harness) == versions
+    assert await harness.workload_versions() == versions
 
     await _root_secret(harness, mariadb.root_password)
     await _quiet(harness, cr)
@@ -248,7 +236,7 @@ async def test_a_stopped_server_degrades_and_touches_no_workload(harness: Harnes
     async with start() as server:
         cr = await _managed_cluster(harness, server)
         await _quiet(harness, cr)
-        versions = await _workload_versions(harness)
+        versions = await harness.workload_versions()
         assert server.process is not None
         server.process.terminate()
         await server.process.wait()
@@ -264,7 +252,7 @@ async def test_a_stopped_server_degrades_and_touches_no_workload(harness: Harnes
             "Unavailable",
         )
         assert server.root_password not in json.dumps(live["status"])
-        assert await _workload_versions(harness) == versions
+        assert await harness.workload_versions() == versions
 
         await server.restart()  # back, with its data: the next passes recover
 
@@ -276,7 +264,7 @@ async def test_a_stopped_server_degrades_and_touches_no_workload(harness: Harnes
             assert _conditions(cluster)["Degraded"]["status"] == "False"
 
         await eventually(recovered, timeout=60)
-        assert await _workload_versions(harness) == versions
+        assert await harness.workload_versions() == versions
 
 
 async def test_without_a_mysql_host_nothing_is_provisioned_nor_held_back(harness: Harness) -> None:
@@ -291,17 +279,6 @@ async def test_without_a_mysql_host_nothing_is_provisioned_nor_held_back(harness
     assert live["status"]["database"] == "NotManaged"
     messages = [c.get("message", "") for c in live["status"]["components"].values()]
     assert not any(m.startswith("waiting for database") for m in messages)
-
-
-async def _config_hashes(harness: Harness) -> dict[str, str | None]:
-    """Every workload of the namespace and its pod template's config hash (None: it has no config)."""
-    out = {}
-    for kind in sorted(kinds.WORKLOAD_KINDS):
-        page = await harness.kube.list(kinds.RESOURCES[kind], harness.namespace)
-        for item in page.get("items", []):
-            annotations = item["spec"]["template"].get("metadata", {}).get("annotations") or {}
-            out[f"{kind}/{item['metadata']['name']}"] = annotations.get(render.CONFIG_HASH_ANNOTATION)
-    return out
 
 
 async def _sql_connection(harness: Harness, workload: str) -> str:
@@ -321,7 +298,7 @@ async def test_a_deleted_db_password_is_regenerated_altered_and_rolls_only_its_u
     old = base64.b64decode(before_secret["data"][key]).decode()
     old_url = await _sql_connection(harness, "default-glance")
     assert unquote(urlsplit(old_url).password or "") == old
-    hashes = await _config_hashes(harness)
+    hashes = await harness.config_hashes()
     assert hashes
     ddl = await mariadb.ddl()
 
@@ -365,7 +342,7 @@ async def test_a_deleted_db_password_is_regenerated_altered_and_rolls_only_its_u
         and o.body["spec"]["template"]["metadata"].get("annotations", {}).get(render.CONFIG_HASH_ANNOTATION)
     }
     assert users == {"Deployment/default-glance"}
-    now = await _config_hashes(harness)
+    now = await harness.config_hashes()
     assert set(now) == set(hashes)
     changed = {name for name in now if now[name] != hashes[name]}
     assert changed == users

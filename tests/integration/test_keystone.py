@@ -12,13 +12,18 @@ toggles, moved endpoints, rotations and a stopped server do what the issue asks.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import go_keystone_facts
 import pytest
-import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from cloudpods_operator import catalog, credentials, keystonecatalog, kinds, planner, registration, render
 from cloudpods_operator.kinds import JSON
@@ -27,25 +32,24 @@ from cloudpods_operator.model import OnecloudCluster
 from cloudpods_operator.observed import Observed
 from cloudpods_operator.reconciler import Result, settle
 from cloudpods_operator.workqueue import WorkQueue
+from localcluster import _keystone
 
 from . import conftest
-from .helpers import REPO, eventually
+from .helpers import eventually
 from .keystone import (
     V3,
     Server,
     bootstrap,
     keystone_fixture,  # noqa: F401  (registers the fixture `keystone`)
-    keystone_template,  # noqa: F401
+    keystone_template_fixture,  # noqa: F401
     resume,
     stop,
 )
 from .test_reconciler import Harness, open_harness
 
 pytestmark = pytest.mark.integration
-FACTS = yaml.safe_load((REPO / "tests" / "fixtures" / "go_keystone_catalog.yaml").read_text())
 LB = "10.0.0.10"
-Row = tuple[str, str, str, str]
-"""(service name, service type, interface, url) of one enabled endpoint."""
+Row = go_keystone_facts.Row
 
 
 @pytest.fixture
@@ -132,39 +136,6 @@ def _plan(cr: JSON) -> planner.Plan:
     return planner.plan(OnecloudCluster.model_validate(cr), Observed())
 
 
-def _go_rows(plan: planner.Plan, namespace: str) -> tuple[set[Row], set[tuple[str, str]]]:
-    """The Go operator's catalog for this cluster, from the fact table: its endpoints and its services.
-
-    The documented differences are left out: slave endpoints (the Go operator creates them, disabled,
-    for components that run no read-only replica; the example runs none), and yunionconf's CE-only
-    ``yunionagent`` service whose endpoints name no Service."""
-    enabled = {c.name for c in plan.components if c.state is not planner.State.DISABLED}
-    rows: set[Row] = set()
-    services: set[tuple[str, str]] = set()
-    for entry in FACTS["components"]:
-        if entry["component"] not in enabled:
-            continue
-        for svc in entry["services"]:
-            if str(svc.get("condition", "")).startswith("only if service 'yunionagent'"):
-                continue
-            services.add((svc["name"], svc["type"]))
-            scheme = "http" if str(svc.get("scheme", "https")).split(" ")[0] == "http" else "https"
-            internal = str(svc.get("internal_host") or "").split(" ")[0]
-            internal = internal.replace("<cluster>", "default").replace("<ns>", namespace)
-            for interface in svc["interfaces"]:
-                if interface == "slave":
-                    continue
-                if svc.get("url_all_interfaces"):
-                    rows.add((svc["name"], svc["type"], interface, svc["url_all_interfaces"]))
-                    continue
-                ports = svc["default_port"]
-                port = ports[interface] if isinstance(ports, dict) else ports
-                host = internal if interface == "internal" else LB
-                url = f"{scheme}://{host}:{port}" + (f"/{svc['prefix']}" if svc.get("prefix") else "")
-                rows.add((svc["name"], svc["type"], interface, url))
-    return rows, services
-
-
 def _live(keystone: Server, password: str) -> tuple[dict[str, JSON], list[JSON]]:
     api = V3(keystone.url)
     token = api.admin_token(password)
@@ -196,7 +167,7 @@ async def test_registers_the_go_catalog_and_every_config_logs_in(harness: Harnes
     plan = _plan(cr)
 
     rows, services, endpoints = _live_rows(keystone, password)
-    go_rows, go_services = _go_rows(plan, harness.namespace)
+    go_rows, go_services = go_keystone_facts.rows(plan, harness.namespace, LB)
     assert rows == go_rows
     # The keystone the tests run adds nothing of its own (bootstrap was given no endpoint URLs).
     assert services == go_services
@@ -295,21 +266,11 @@ async def test_toggles_moved_endpoints_and_a_refused_slave(harness: Harness, key
     assert recovered.keystone_error is None
 
 
-async def _workload_versions(harness: Harness) -> dict[str, tuple[str, int]]:
-    out = {}
-    for kind in sorted(kinds.WORKLOAD_KINDS):
-        page = await harness.kube.list(kinds.RESOURCES[kind], harness.namespace)
-        for item in page.get("items", []):
-            meta = item["metadata"]
-            out[f"{kind}/{meta['name']}"] = (meta["uid"], int(meta["generation"]))
-    return out
-
-
 async def test_a_stopped_keystone_degrades_touches_nothing_and_recovers(
     harness: Harness, keystone: Server
 ) -> None:
     password = await _bring_up(harness, keystone)
-    versions = await _workload_versions(harness)
+    versions = await harness.workload_versions()
     stop(Path(keystone.root))
     outcome = await harness.reconcile()
     assert outcome.keystone_error is not None and (outcome.created, outcome.updated, outcome.deleted) == (
@@ -328,7 +289,7 @@ async def test_a_stopped_keystone_degrades_touches_nothing_and_recovers(
     assert password not in json.dumps(live["status"])
     warnings = [e for e in await harness.events() if e["reason"] == "KeystoneUnavailable"]
     assert warnings and all(password not in e["note"] for e in warnings)
-    assert await _workload_versions(harness) == versions
+    assert await harness.workload_versions() == versions
 
     resume(keystone)
 
@@ -340,17 +301,7 @@ async def test_a_stopped_keystone_degrades_touches_nothing_and_recovers(
         assert _conditions(cluster)["Degraded"]["status"] == "False"
 
     await eventually(recovered, timeout=60)
-    assert await _workload_versions(harness) == versions
-
-
-async def _config_hashes(harness: Harness) -> dict[str, str | None]:
-    out = {}
-    for kind in sorted(kinds.WORKLOAD_KINDS):
-        page = await harness.kube.list(kinds.RESOURCES[kind], harness.namespace)
-        for item in page.get("items", []):
-            annotations = item["spec"]["template"].get("metadata", {}).get("annotations") or {}
-            out[f"{kind}/{item['metadata']['name']}"] = annotations.get(render.CONFIG_HASH_ANNOTATION)
-    return out
+    assert await harness.workload_versions() == versions
 
 
 async def _credential(harness: Harness, key: str) -> str:
@@ -375,7 +326,7 @@ async def test_rotations_a_service_password_moves_its_account_and_sysadmin_is_re
     api = V3(keystone.url)
     key = "glance.keystone-password"
     old = await _credential(harness, key)
-    hashes = await _config_hashes(harness)
+    hashes = await harness.config_hashes()
     await _drop_key(harness, key)
 
     before = len(keystone.requests())
@@ -388,7 +339,7 @@ async def test_rotations_a_service_password_moves_its_account_and_sysadmin_is_re
     assert api.login("glance", new)[0] == 201 and api.login("glance", old)[0] == 401
     config = await _config(harness, "default-glance")
     assert config is not None and config["admin_password"] == new
-    after = await _config_hashes(harness)
+    after = await harness.config_hashes()
     assert {w for w in after if after[w] != hashes.get(w)} == {"Deployment/default-glance"}
 
     await _drop_key(harness, credentials.SYSADMIN_KEY)
@@ -402,3 +353,94 @@ async def test_rotations_a_service_password_moves_its_account_and_sysadmin_is_re
     await harness.reconcile()
     live = await harness.get(kinds.CLUSTER_KIND, "default")
     assert _conditions(live)["Degraded"]["status"] == "False"
+
+
+async def _write_pair(harness: Harness, directory: Path) -> tuple[str, str]:
+    """The service certificate and key of ``default-certs`` as files, for the server to serve."""
+    secret = await harness.get("Secret", "default-certs")
+    cert, key = directory / "service.crt", directory / "service.key"
+    cert.write_bytes(base64.b64decode(secret["data"]["service.crt"]))
+    key.write_bytes(base64.b64decode(secret["data"]["service.key"]))
+    return str(cert), str(key)
+
+
+async def _tls_bring_up(harness: Harness, keystone_template: Path, tmp_path: Path) -> Server:
+    """Keystone over https with the cluster's own service certificate, the registrar pointed at it."""
+    server = _keystone.start(
+        tmp_path / "tls-keystone", template=keystone_template, tls=await _write_pair(harness, tmp_path)
+    )
+    registrar = harness.reconciler.registrar
+    assert registrar is not None
+    registrar.url = server.url
+    return server
+
+
+async def test_tls_is_verified_against_the_clusters_ca(
+    harness: Harness, keystone_template: Path, tmp_path: Path
+) -> None:
+    await harness.apply_cluster()
+    await harness.reconcile()  # the Secrets, the certificates among them
+    server = await _tls_bring_up(harness, keystone_template, tmp_path)
+    try:
+        assert server.url.startswith("https://127.0.0.1:")
+        await _bring_up(harness, server)
+        assert not [e for e in await harness.events() if e["reason"] == "KeystoneCertificateUnverified"]
+    finally:
+        stop(Path(server.root))
+
+
+async def test_an_adopted_certificate_without_the_name_is_used_unverified_with_a_warning(
+    harness: Harness, keystone_template: Path, tmp_path: Path
+) -> None:
+    # The Go operator's certificate, there before us: it names only "service" (not 127.0.0.1).
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "go-operator-ca")])
+
+    def cert(subject: x509.Name, public: Any, sans: list[str] | None) -> bytes:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(name)
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+        )
+        if sans is None:
+            builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        else:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False
+            )
+        return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+    def pem_key(k: ec.EllipticCurvePrivateKey) -> bytes:
+        return k.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    svc = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "service")])
+    data = {
+        "ca.crt": cert(name, ca_key.public_key(), None),
+        "ca.key": pem_key(ca_key),
+        "service.crt": cert(svc, key.public_key(), ["service"]),
+        "service.key": pem_key(key),
+    }
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "default-certs", "namespace": harness.namespace},
+        "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
+    }
+    await harness.kube.apply(body, field_manager="go-operator")
+    await harness.apply_cluster()
+    await harness.reconcile()
+    server = await _tls_bring_up(harness, keystone_template, tmp_path)
+    try:
+        await _bring_up(harness, server)
+        warnings = [e for e in await harness.events() if e["reason"] == "KeystoneCertificateUnverified"]
+        assert len(warnings) == 1 and "does not name 127.0.0.1" in warnings[0]["note"], warnings
+    finally:
+        stop(Path(server.root))

@@ -35,7 +35,7 @@ from cloudpods_operator.model import OnecloudCluster
 from cloudpods_operator.observed import ClusterKey
 from cloudpods_operator.outcome import Outcome
 from cloudpods_operator.reconciler import Reconciler, Result, settle
-from cloudpods_operator.render import MANAGED_BY
+from cloudpods_operator.render import CONFIG_HASH_ANNOTATION, MANAGED_BY
 from cloudpods_operator.workqueue import WorkQueue
 
 from . import conftest
@@ -91,6 +91,27 @@ class Harness:
     async def names(self, kind: str) -> set[str]:
         page = await self.kube.list(kinds.RESOURCES[kind], self.namespace)
         return {o["metadata"]["name"] for o in page.get("items", [])}
+
+    async def workload_versions(self) -> dict[str, tuple[str, int]]:
+        """Each workload's UID and generation: what a write of ours would move (its controller moves the
+        resourceVersion with every status update, so that one proves nothing)."""
+        out = {}
+        for kind in sorted(kinds.WORKLOAD_KINDS):
+            page = await self.kube.list(kinds.RESOURCES[kind], self.namespace)
+            for item in page.get("items", []):
+                meta = item["metadata"]
+                out[f"{kind}/{meta['name']}"] = (meta["uid"], int(meta["generation"]))
+        return out
+
+    async def config_hashes(self) -> dict[str, str | None]:
+        """Every workload of the namespace and its pod template's config hash (None: it has no config)."""
+        out = {}
+        for kind in sorted(kinds.WORKLOAD_KINDS):
+            page = await self.kube.list(kinds.RESOURCES[kind], self.namespace)
+            for item in page.get("items", []):
+                annotations = item["spec"]["template"].get("metadata", {}).get("annotations") or {}
+                out[f"{kind}/{item['metadata']['name']}"] = annotations.get(CONFIG_HASH_ANNOTATION)
+        return out
 
     async def events(self) -> list[JSON]:
         page = await self.kube.list(kinds.RESOURCES["Event"], self.namespace)
