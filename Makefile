@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install the project with its test tools
+install: $(STAMP) ## create .venv and install the project with its test tools (MariaDB and Keystone when missing)
 	bash hack/mariadb/install.sh
+	bash hack/keystone/install.sh >/dev/null
 
 controlplane: ## build (or reuse from the cache) kube-apiserver, controller-manager, scheduler, etcd, kwok, helm
 	bash hack/cluster/build.sh

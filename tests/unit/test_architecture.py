@@ -36,6 +36,8 @@ CORE = (
     "credentials",
     "clusterconfig",
     "serviceconfig",
+    "databases",
+    "keystonecatalog",
     "takeover",
     "outcome",
 )

@@ -314,6 +314,10 @@ def test_deployment(helm: Helm) -> None:
         "WORKERS": "8",
         "APPLY_CONCURRENCY": "16",
         "RESYNC_SECONDS": "300",
+        "MANAGE_DATABASES": "true",
+        "MYSQL_ADDRESS": "",
+        "KEYSTONE_URL": "",
+        "KEYSTONE_RECHECK_SECONDS": "300",
         "LOG_LEVEL": "info",
         "LOG_FORMAT": "json",
         "METRICS_ADDRESS": ":8080",
@@ -326,6 +330,16 @@ def test_deployment(helm: Helm) -> None:
     assert (cfg.log_level, cfg.log_format) == ("info", "json")
     assert (cfg.workers, cfg.apply_concurrency, cfg.resync_seconds) == (8, 16, 300.0)
     assert cfg.identity == "pod-name-from-api"
+    # In the cluster: every cluster's own MySQL and keystone (<cluster>-keystone.<namespace>.svc).
+    assert (cfg.manage_databases, cfg.mysql_address, cfg.keystone_url) == (True, None, "")
+    moved = env_of(
+        only(
+            render(helm, "keystone.url=none", "mysql.address=db.example:3306", "mysql.manageDatabases=false"),
+            "Deployment",
+        )
+    )
+    cfg = settings_from(moved)
+    assert (cfg.manage_databases, cfg.mysql_address, cfg.keystone_url) == (False, ("db.example", 3306), None)
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"metrics": 8080, "health": 8081}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
