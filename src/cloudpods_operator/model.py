@@ -560,7 +560,7 @@ class OnecloudClusterStatus(_Model):
         description="The MySQL provisioning: NotManaged without spec.mysql.host, Ready once every database "
         "is ensured, Unavailable when the server cannot be used (the Degraded condition says why)",
     )
-    keystone: Literal["NotManaged", "Waiting", "Ready", "Unavailable"] | None = Field(
+    keystone_registration: Literal["NotManaged", "Waiting", "Ready", "Unavailable"] | None = Field(
         default=None,
         description="The keystone registration (accounts, services, endpoints): NotManaged when the operator "
         "runs with --keystone-url none, Waiting until keystone is available, Ready once registered, "

@@ -179,7 +179,7 @@ def build(
         "conditions": conditions(previous.get("conditions") or [], verdicts, generation, now),
         "components": components,
         "database": database,
-        "keystone": keystone,
+        "keystoneRegistration": keystone,
     }
     all_applied = (
         not failures

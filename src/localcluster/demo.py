@@ -613,7 +613,10 @@ def run(timeout: float) -> int:
         )
         say(f"  the operator's log: {info.log}")
     say(f"databases (status.database): {status.get('database', 'no status yet')}, MySQL at {mysql.address}")
-    say(f"keystone (status.keystone): {status.get('keystone', 'no status yet')}, Keystone at {keystone.url}")
+    say(
+        f"keystone (status.keystoneRegistration): {status.get('keystoneRegistration', 'no status yet')},"
+        f" Keystone at {keystone.url}"
+    )
     kubeconfig = _relative(admin)
     say(
         "\nNext:\n"

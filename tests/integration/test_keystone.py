@@ -109,7 +109,7 @@ async def _bring_up(harness: Harness, keystone: Server) -> str:
     assert refused.keystone_error is not None and "login as sysadmin refused" in refused.keystone_error
     assert settle(WorkQueue(), ("x", "y"), refused) is Result.ERROR
     live = await harness.get(kinds.CLUSTER_KIND, "default")
-    assert live["status"]["keystone"] == "Unavailable"
+    assert live["status"]["keystoneRegistration"] == "Unavailable"
     assert (_conditions(live)["Degraded"]["status"], _conditions(live)["Degraded"]["reason"]) == (
         "True",
         "KeystoneUnavailable",
@@ -123,7 +123,7 @@ async def _bring_up(harness: Harness, keystone: Server) -> str:
     password = await _bootstrap_password(harness)
     bootstrap(keystone, password)
     live = await _ready(harness)
-    assert live["status"]["keystone"] == "Ready"
+    assert live["status"]["keystoneRegistration"] == "Ready"
     assert _conditions(live)["Degraded"]["status"] == "False"
     return password
 
@@ -257,7 +257,7 @@ async def test_toggles_moved_endpoints_and_a_refused_slave(harness: Harness, key
     refused = await harness.reconcile()
     assert refused.keystone_error is not None and "slave" in refused.keystone_error
     live = await harness.get(kinds.CLUSTER_KIND, "default")
-    assert (_conditions(live)["Degraded"]["reason"], live["status"]["keystone"]) == (
+    assert (_conditions(live)["Degraded"]["reason"], live["status"]["keystoneRegistration"]) == (
         "KeystoneRefused",
         "Unavailable",
     )
@@ -281,7 +281,7 @@ async def test_a_stopped_keystone_degrades_touches_nothing_and_recovers(
     assert settle(WorkQueue(), ("x", "y"), outcome) is Result.ERROR
     live = await harness.get(kinds.CLUSTER_KIND, "default")
     degraded = _conditions(live)["Degraded"]
-    assert (degraded["status"], degraded["reason"], live["status"]["keystone"]) == (
+    assert (degraded["status"], degraded["reason"], live["status"]["keystoneRegistration"]) == (
         "True",
         "KeystoneUnavailable",
         "Unavailable",
@@ -297,7 +297,7 @@ async def test_a_stopped_keystone_degrades_touches_nothing_and_recovers(
         again = await harness.reconcile()
         assert (again.keystone_error, again.failures) == (None, [])
         cluster = await harness.get(kinds.CLUSTER_KIND, "default")
-        assert cluster["status"]["keystone"] == "Ready"
+        assert cluster["status"]["keystoneRegistration"] == "Ready"
         assert _conditions(cluster)["Degraded"]["status"] == "False"
 
     await eventually(recovered, timeout=60)

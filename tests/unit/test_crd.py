@@ -13,7 +13,13 @@ from reference_table import NESTED_REFERENCE_KEYS, REFERENCE_SPEC_KEYS
 from repo_paths import REPO
 
 from cloudpods_operator import crdgen
-from cloudpods_operator.model import IMAGE_NAME_PATTERN, IMAGE_PATTERN, REPOSITORY_PATTERN, TAG_PATTERN
+from cloudpods_operator.model import (
+    IMAGE_NAME_PATTERN,
+    IMAGE_PATTERN,
+    REPOSITORY_PATTERN,
+    TAG_PATTERN,
+    OnecloudClusterStatus,
+)
 
 CRD = crdgen.build_crd()
 VERSION = CRD["spec"]["versions"][0]
@@ -287,3 +293,13 @@ def test_reference_s3gateway_key_in_schema() -> None:
 
 def test_nested_reference_keys_in_schema() -> None:
     assert [k for k in NESTED_REFERENCE_KEYS if not _has(k)] == []
+
+
+def test_our_status_fields_do_not_collide_with_the_go_operators() -> None:
+    """The Go operator's status holds one object per component (``keystone``, ``region`` ...): a field of
+    ours under such a name with another type would make the API server drop a taken-over CR's
+    managedFields (its typed conversion fails), as ``status.keystone`` once did."""
+    docs = [d for d in yaml.safe_load_all((REPO / "tests/fixtures/go_cluster/default.yaml").read_text()) if d]
+    go = next(d for d in docs if d.get("kind") == "OnecloudCluster" and d.get("status"))["status"]
+    ours = {f.alias or name for name, f in OnecloudClusterStatus.model_fields.items()}
+    assert ours & set(go) == {"specChecksum"}
