@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterable
 
 from cloudpods_operator import catalog, credentials, kinds, render
 from cloudpods_operator.kinds import JSON
-from cloudpods_operator.observed import Cached, ClusterKey, ObjectKey, Observed, slim, workload_state
+from cloudpods_operator.observed import (
+    Cached,
+    ClusterKey,
+    ObjectKey,
+    Observed,
+    PodTrouble,
+    pod_trouble,
+    slim,
+    workload_state,
+)
 
 NODE_LABELS = (catalog.CONTROLLER_LABEL, catalog.HOST_LABEL, catalog.LBAGENT_LABEL, catalog.BAREMETAL_LABEL)
 
@@ -45,6 +54,9 @@ class Cache:
         kept (the service configs are rendered from them)."""
         self.nodes: dict[str, frozenset[str]] | None = None
         """Onecloud node labels per node; None until the (optional) Node watch has listed."""
+        self.troubles: dict[tuple[str, str], tuple[ClusterKey, str, PodTrouble]] = {}
+        """Pods that cannot run, by (namespace, pod): their cluster, component and trouble. A pod that
+        runs is not kept at all."""
 
     # ---- Sink --------------------------------------------------------------------------------
 
@@ -57,6 +69,14 @@ class Cache:
         elif kind == "Node":
             self.nodes = {o["metadata"]["name"]: _node_labels(o) for o in items}
             self._enqueue_all(self.clusters)
+        elif kind == "Pod":
+            previous = self.troubles
+            self.troubles = {}
+            for obj in items:
+                self._pod(obj, deleted=False)
+            now = self.troubles
+            changed = {k for k in previous.keys() | now.keys() if previous.get(k) != now.get(k)}
+            self._enqueue_all(t[0] for k in changed for t in (previous.get(k), now.get(k)) if t)
         else:
             stale = [k for k in self.objects if k[0] == kind]
             touched = {self.objects[k].owner for k in stale} - {None}
@@ -92,6 +112,13 @@ class Cache:
                     nodes[name] = labels
                 self.nodes = nodes
                 self._enqueue_all(self.clusters)
+        elif kind == "Pod":
+            key = _key(obj)
+            before = self.troubles.get(key)
+            self._pod(obj, deleted=event_type == "DELETED")
+            after = self.troubles.get(key)
+            if before != after:
+                self._enqueue_all(t[0] for t in (before, after) if t)
         else:
             okey = (kind, *_key(obj))
             known = self.objects.get(okey)
@@ -133,7 +160,15 @@ class Cache:
         labels = None
         if self.nodes is not None:
             labels = frozenset(label for node in self.nodes.values() for label in node)
-        return Observed(workloads=workloads, node_labels=labels)
+        troubles: dict[str, list[PodTrouble]] = defaultdict(list)
+        for owner, component, trouble in self.troubles.values():
+            if owner == key:
+                troubles[component].append(trouble)
+        return Observed(
+            workloads=workloads,
+            node_labels=labels,
+            troubles={c: tuple(sorted(t)) for c, t in troubles.items()},
+        )
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -158,6 +193,17 @@ class Cache:
             if okey[0] == "Secret" and okey[2] == credentials.secret_name(owner[1]):
                 self.credentials[owner] = _decoded(obj.get("data") or {})
         return owner
+
+    def _pod(self, obj: JSON, *, deleted: bool) -> None:
+        key = _key(obj)
+        owner, _ = _owner(obj)
+        component = (obj.get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/component", "")
+        trouble = None if deleted or owner is None else pod_trouble(obj)
+        if trouble is None:
+            self.troubles.pop(key, None)
+        else:
+            assert owner is not None
+            self.troubles[key] = (owner, component, trouble)
 
     def _forget(self, okey: ObjectKey) -> None:
         cached = self.objects.pop(okey, None)

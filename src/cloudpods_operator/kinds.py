@@ -99,7 +99,8 @@ RESOURCES: dict[str, Resource] = {
         Resource("PersistentVolumeClaim", "v1", "persistentvolumeclaims", owned=True),
         Resource("Ingress", "networking.k8s.io/v1", "ingresses", owned=True, rank=2, prunable=True),
         Resource("Event", "events.k8s.io/v1", "events"),
-        Resource("Pod", "v1", "pods"),  # only the Go operator's bare etcd members, deleted once replaced
+        # Watched for why they cannot run (the cache keeps only that); deleted: the Go operator's bare etcd.
+        Resource("Pod", "v1", "pods"),
         Resource("Lease", "coordination.k8s.io/v1", "leases"),
         Resource("Node", "v1", "nodes", namespaced=False),
     )

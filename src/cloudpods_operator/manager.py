@@ -44,6 +44,8 @@ def watch_specs(cfg: settings.Settings) -> list[WatchSpec]:
     specs += [
         WatchSpec(kinds.RESOURCES[kind], ns, selector) for kind in kinds.OWNED_KINDS for ns in namespaces
     ]
+    # Our pods, for why they cannot run (the cache keeps only that): the status names a bad image at once.
+    specs += [WatchSpec(kinds.RESOURCES["Pod"], ns, selector) for ns in namespaces]
     return specs
 
 

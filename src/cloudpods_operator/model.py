@@ -417,6 +417,14 @@ class OnecloudClusterSpec(_Model):
     db_engine: DBEngine | None = Field(default=None, alias="db_engine")
     minio: MinioSpec | None = None
     etcd: EtcdSpec | None = None
+    upgrade_strategy: Literal["Staged", "AllAtOnce"] | None = Field(
+        default=None,
+        description="How a change of images reaches the workloads (an addition to the Go operator's CRD). "
+        "Staged (the default): the control-plane Deployments roll first; the DaemonSets on the hosts, "
+        "lbagent and controller nodes get their new template only once every Deployment's new pods are "
+        "ready, and never while one cannot pull its image or crash-loops (Progressing=False, "
+        "RolloutHalted). AllAtOnce: every workload at once, as the Go operator does.",
+    )
 
     keystone: KeystoneSpec = KeystoneSpec()
     region_server: RegionSpec = RegionSpec()

@@ -35,6 +35,47 @@ class WorkloadState:
     rolled_out: bool = False
 
 
+@dataclass(frozen=True, order=True)
+class PodTrouble:
+    """One pod that cannot run, as its kubelet says: the waiting reason (``ImagePullBackOff``, ...) or
+    ``Unschedulable``, and the image of the container that waits (``""`` when unscheduled)."""
+
+    reason: str
+    image: str
+    pod: str
+
+
+TROUBLE_CAUSES: Mapping[str, str] = {
+    "ErrImagePull": "ImagePullFailed",
+    "ImagePullBackOff": "ImagePullFailed",
+    "InvalidImageName": "ImagePullFailed",
+    "ErrImageNeverPull": "ImagePullFailed",
+    "CrashLoopBackOff": "CrashLoop",
+    "CreateContainerConfigError": "ContainerConfigError",
+    "CreateContainerError": "ContainerConfigError",
+    "RunContainerError": "ContainerConfigError",
+    "Unschedulable": "Unschedulable",
+}
+"""A kubelet's (or the scheduler's) reason -> the cause a Degraded condition names."""
+
+
+def pod_trouble(obj: JSON) -> PodTrouble | None:
+    """Why this pod cannot run, or None: all that is kept of a pod (the memory budget of a fleet)."""
+    status = obj.get("status") or {}
+    name = str(obj.get("metadata", {}).get("name", ""))
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for cs in status.get(key) or []:
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason")
+            if reason in TROUBLE_CAUSES:
+                return PodTrouble(str(reason), str(cs.get("image", "")), name)
+    for cond in status.get("conditions") or []:
+        unscheduled = cond.get("type") == "PodScheduled" and cond.get("status") == "False"
+        if unscheduled and cond.get("reason") == "Unschedulable":
+            return PodTrouble("Unschedulable", "", name)
+    return None
+
+
 @dataclass(frozen=True)
 class Observed:
     """The inputs of the planner's gates: workloads by name, the onecloud labels nodes carry, and the
@@ -46,6 +87,8 @@ class Observed:
     databases: frozenset[str] | None = None
     """The MySQL databases this process has ensured for the cluster; None: not managed (no
     ``spec.mysql.host``), nothing waits for a database."""
+    troubles: Mapping[str, tuple[PodTrouble, ...]] = field(default_factory=dict)
+    """component -> why some of its pods cannot run (an image that does not pull, a crash loop)."""
     accounts: Mapping[str, str] | None = None
     """The keystone service accounts ensured, user -> :func:`password_digest` of the password keystone
     holds; None: keystone not managed (``--keystone-url none``), nothing waits for an account."""

@@ -189,11 +189,37 @@ def _waiting_reason(
         identity = observed.workloads.get(name_of[catalog.IDENTITY])
         if identity is None or identity.available < 1:
             return f"waiting for {catalog.IDENTITY} to become available"
+    if comp.kind is catalog.Kind.DAEMONSET and spec.upgrade_strategy != "AllAtOnce":
+        held = _staged_hold(comp, observed, expected, name_of)
+        if held is not None:
+            return held
     user = comp.keystone_user
     if observed.accounts is not None and user is not None:
         password = (secrets or {}).get(f"{comp.account}.keystone-password")
         if password is None or observed.accounts.get(user) != password_digest(password):
             return f"waiting for keystone account {user}"
+    return None
+
+
+def _staged_hold(
+    comp: catalog.Component,
+    observed: Observed,
+    expected: Mapping[str, tuple[str, ...]],
+    name_of: Mapping[str, str],
+) -> str | None:
+    """A staged upgrade: a DaemonSet that runs and would change its images waits until every control-plane
+    workload (Deployments, etcd) runs its new images, rolled out. At bring-up (no DaemonSet yet) nothing
+    waits; a Deployment that cannot pull or crash-loops never rolls out, so the DaemonSets stay as they
+    are."""
+    live = observed.workloads.get(name_of[comp.name])
+    if live is None or comp.name not in expected or live.images == expected[comp.name]:
+        return None
+    for other in catalog.COMPONENTS:
+        if other.kind is catalog.Kind.DAEMONSET or other.name not in expected:
+            continue
+        state = observed.workloads.get(name_of[other.name])
+        if state is None or not state.rolled_out or state.images != expected[other.name]:
+            return f"staged upgrade: waiting for {other.name} to roll out with {expected[other.name][-1]}"
     return None
 
 

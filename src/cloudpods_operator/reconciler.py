@@ -41,13 +41,25 @@ from cloudpods_operator.kube.client import Kube
 from cloudpods_operator.kube.events import Recorder, now_rfc3339
 from cloudpods_operator.metrics import Metrics
 from cloudpods_operator.model import OnecloudCluster, describe_validation_error
-from cloudpods_operator.observed import ClusterKey, Observed
+from cloudpods_operator.observed import TROUBLE_CAUSES, ClusterKey, Observed
 from cloudpods_operator.outcome import Outcome
 from cloudpods_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 _LIST_LIMIT = 8
 BOOTSTRAP_ROTATION = "BootstrapPasswordRotation"
+POD_CAUSES = frozenset(TROUBLE_CAUSES.values())
+
+
+def _condition(status_body: dict[str, Any], kind: str) -> dict[str, Any]:
+    for cond in status_body.get("conditions") or []:
+        if cond.get("type") == kind:
+            return dict(cond)
+    return {}
+
+
+def _said(cond: dict[str, Any]) -> tuple[Any, Any]:
+    return cond.get("reason"), cond.get("message")
 
 
 def _names(items: list[str]) -> str:
@@ -406,6 +418,12 @@ class Reconciler:
             await self._write_status(raw, new)
             outcome.status_written = True
         await self._events(raw, outcome)
+        degraded = _condition(new, "Degraded")
+        if degraded.get("reason") in POD_CAUSES and _said(degraded) != _said(
+            _condition(previous, "Degraded")
+        ):
+            # One Warning per cause: when pods start failing, or fail in a new way (not every pass).
+            await self.recorder.emit(raw, "Warning", degraded["reason"], "Rollout", degraded["message"])
 
     async def _write_status(self, raw: dict[str, Any], new: dict[str, Any]) -> None:
         meta = raw["metadata"]

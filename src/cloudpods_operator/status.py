@@ -15,7 +15,7 @@ import orjson
 
 from cloudpods_operator import planner
 from cloudpods_operator.model import OnecloudCluster
-from cloudpods_operator.observed import Observed
+from cloudpods_operator.observed import TROUBLE_CAUSES, Observed, PodTrouble
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,41 @@ def component_status(comp: planner.ComponentPlan, observed: Observed) -> dict[st
         "ready": state.ready if state else 0,
         "available": state.available if state else 0,
     }
+    trouble = trouble_summary(observed.troubles.get(comp.name, ()))
+    if trouble and phase != "Normal":
+        message = trouble
     if message:
         entry["message"] = message
     return entry
+
+
+def trouble_summary(troubles: tuple[PodTrouble, ...]) -> str:
+    """``ImagePullBackOff: 2 pods, image …/region:v9.9.9`` for each distinct (reason, image)."""
+    counts: dict[tuple[str, str], int] = {}
+    for t in troubles:
+        counts[(t.reason, t.image)] = counts.get((t.reason, t.image), 0) + 1
+    parts = []
+    for (reason, image), n in sorted(counts.items()):
+        pods = f"{n} pod" + ("s" if n > 1 else "")
+        parts.append(f"{reason}: {pods}, image {image}" if image else f"{reason}: {pods}")
+    return "; ".join(parts)
+
+
+def troubles_check(
+    plan: planner.Plan, observed: Observed, components: dict[str, dict[str, Any]]
+) -> tuple[str, str] | None:
+    """The Degraded (reason, message) of pods that cannot run in components not Normal: the cause of the
+    first in plan order names the reason (``ImagePullFailed``, ``CrashLoop``, ...)."""
+    named = []
+    for comp in plan.components:
+        troubles = observed.troubles.get(comp.name, ())
+        entry = components.get(comp.name)
+        if not troubles or entry is None or entry["phase"] == "Normal":
+            continue
+        named.append((TROUBLE_CAUSES[troubles[0].reason], f"{comp.name}: {trouble_summary(troubles)}"))
+    if not named:
+        return None
+    return named[0][0], "; ".join(m for _, m in named)
 
 
 def ordered_images(comp: planner.ComponentPlan) -> list[Any]:
@@ -77,6 +109,7 @@ def checks(
     failures: list[str],
     database_error: str | None = None,
     keystone: tuple[str, str] | None = None,
+    troubles: tuple[str, str] | None = None,
 ) -> dict[str, Check]:
     """Ready, Progressing and Degraded from the component entries, this pass's apply failures, the
     database's trouble (which Degraded names first) and keystone's (reason, message)."""
@@ -87,11 +120,15 @@ def checks(
         degraded = Check("True", "DatabaseUnavailable", database_error[:1024])
     elif keystone is not None:
         degraded = Check("True", keystone[0], keystone[1][:1024])
+    elif troubles is not None:
+        degraded = Check("True", troubles[0], troubles[1][:1024])
     elif failures:
         degraded = Check("True", "ApplyFailed", "; ".join(failures)[:1024])
     else:
         degraded = Check("False", "AsExpected", "")
-    if not_ready:
+    if troubles is not None and degraded.reason == troubles[0]:
+        ready = Check("False", degraded.reason, degraded.message)
+    elif not_ready:
         ready = Check(
             "False", "ComponentsNotReady", f"{len(not_ready)} not ready: {', '.join(not_ready)}"[:1024]
         )
@@ -99,7 +136,15 @@ def checks(
         ready = Check("False", degraded.reason, degraded.message)
     else:
         ready = Check("True", "AllComponentsReady", f"{len(components)} components ready")
-    if rolling or waiting:
+    if troubles is not None:
+        held = [
+            n
+            for n, c in components.items()
+            if c["phase"] == "Waiting" and "staged upgrade" in c.get("message", "")
+        ]
+        note = f"; held: {', '.join(sorted(held))}" if held else ""
+        progressing = Check("False", "RolloutHalted", f"{troubles[1]}{note}"[:1024])
+    elif rolling or waiting:
         parts = [f"rolling out: {', '.join(rolling)}"] if rolling else []
         parts += [f"waiting: {', '.join(waiting)}"] if waiting else []
         progressing = Check("True", "RollingOut", "; ".join(parts)[:1024])
@@ -172,7 +217,9 @@ def build(
         if c.state is not planner.State.DISABLED
     }
     generation = cluster.metadata.generation or 0
-    verdicts = checks(components, failures, database_error, keystone_error)
+    verdicts = checks(
+        components, failures, database_error, keystone_error, troubles_check(plan, observed, components)
+    )
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "version": cluster.spec.effective_version,

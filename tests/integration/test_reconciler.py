@@ -62,6 +62,7 @@ class Harness:
         await self._list(kinds.CLUSTER_KIND, None)
         for kind in kinds.OWNED_KINDS:
             await self._list(kind, selector)
+        await self._list("Pod", selector)  # the manager's Pod watch: why pods cannot run
 
     async def _list(self, kind: str, selector: str | None) -> None:
         query = {"labelSelector": selector} if selector else {}

@@ -158,7 +158,7 @@ def expected_grants() -> Grants:
         ("", "persistentvolumeclaims"): READ | CREATE_APPLY,
         ("", "secrets"): READ | CREATE_APPLY,
         ("events.k8s.io", "events"): {"create"},
-        ("", "pods"): {"list", "delete"},
+        ("", "pods"): {"list", "watch", "delete"},  # watched for why they cannot run
     }
 
 

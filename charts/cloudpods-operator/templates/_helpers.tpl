@@ -119,10 +119,11 @@ create, so both verbs), POSTs Secrets and Events, and DELETEs what it prunes).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "patch"]
-# Pods: only the Go operator's bare etcd members, deleted once the etcd StatefulSet replaced them.
+# Pods: watched (our own, by label) for why they cannot run; deleted only the Go operator's bare etcd
+# members, once the etcd StatefulSet replaced them.
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list", "delete"]
+  verbs: ["list", "watch", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
