@@ -120,6 +120,33 @@ def test_region_override_changes_region_and_nothing_else(cloud: Cloud, kubectl: 
     assert changed == {"default-region"}, changed
 
 
+def test_an_unpullable_tag_shows_in_kubectl_get_within_seconds_and_spares_the_daemonsets(
+    cloud: Cloud, kubectl: Kubectl
+) -> None:
+    """The running operator's Pod watch: KWOK's kubelet cannot pull a tag ending in -unpullable."""
+    cloud.apply()
+    cloud.wait_ready()
+    daemonsets = {
+        n: o["metadata"]["generation"] for n, o in cloud.workloads().items() if o["kind"] == "DaemonSet"
+    }
+    assert daemonsets
+    bad = "v9.9.9-unpullable"
+    cloud.patch({"spec": {"version": bad}})
+
+    def shown() -> list[str]:
+        table = kubectl("get", "oc", "-n", cloud.namespace, "-o", "wide").stdout.splitlines()
+        assert table[0].split()[:5] == ["NAME", "KEYSTONE", "VERSION", "READY", "REASON"], table[0]
+        row = table[1].split()
+        assert row[3:5] == ["False", "ImagePullFailed"], row
+        return row
+
+    wait_for(shown, timeout=10, what="REASON ImagePullFailed in kubectl get oc -o wide")
+    assert f"region:{bad}" in cloud.condition("Degraded")["message"]
+    assert cloud.condition("Progressing")["reason"] == "RolloutHalted"
+    now = {n: o["metadata"]["generation"] for n, o in cloud.workloads().items() if o["kind"] == "DaemonSet"}
+    assert now == daemonsets, "a DaemonSet got the tag that cannot be pulled"
+
+
 def test_resync_at_rest_sends_no_writes(cloud: Cloud) -> None:
     cloud.apply()
     cloud.wait_ready()
