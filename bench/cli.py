@@ -182,13 +182,18 @@ async def run(args: argparse.Namespace) -> int:
             await scenarios.delete_namespaces(api, [b.ns("floor")])
 
         await step("floor", do_floor)
-        if b.floor_runs and (wanted("version_bump") or wanted("single_override") or wanted("at_rest")):
+        singles = ("version_bump", "staged_bump", "single_override", "at_rest")
+        if b.floor_runs and any(wanted(n) for n in singles):
             await b.start_operator(RESYNC_SINGLE, "single")
             one = await step("bring_up", lambda: scenarios.bring_up_example(b))
             if one is not None:
                 if wanted("version_bump"):
                     await step(
                         "version_bump", _into(result, "version_bump", lambda: scenarios.version_bump(b, one))
+                    )
+                if wanted("staged_bump"):
+                    await step(
+                        "staged_bump", _into(result, "staged_bump", lambda: scenarios.staged_bump(b, one))
                     )
                 if wanted("single_override"):
                     await step(

@@ -65,6 +65,16 @@ def rows_of(result: dict[str, Any]) -> list[Row]:
         add(name, "operator writes", sc.get("writes"))
         if name == "fleet_bump":
             add(name, "operator peak RSS during the bump [MB]", sc.get("rss_peak_mb"))
+    sc = result.get("staged_bump")
+    if sc:
+        add("staged_bump", f"{sc['objects']} Deployments carry new image [s]", sc["seconds"])
+        add("staged_bump", "ratio to floor (the Deployment wave)", sc["ratio_to_floor"])
+        add(
+            "staged_bump",
+            f"first of {sc['daemonsets']} DaemonSets starts [s]",
+            sc["daemonsets_start_seconds"],
+        )
+        add("staged_bump", "Ready=True again [s]", sc.get("ready_seconds"))
     sc = result.get("single_override")
     if sc:
         add("single_override", "default-region carries tag [s]", sc["seconds"])

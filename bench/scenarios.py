@@ -328,6 +328,48 @@ async def version_bump(b: Bench, one: Single) -> dict[str, Any]:
     }
 
 
+async def staged_bump(b: Bench, one: Single) -> dict[str, Any]:
+    """A version bump under ``upgradeStrategy: Staged``: the Deployment wave, then the DaemonSets."""
+    control, start_hosts, ready, ratios = [], [], [], []
+    objects = hosts_objects = 0
+    floor_median = median(b.floor_runs) if b.floor_runs else 0.0
+    for n in range(b.repeat):
+        spec = {"version": f"bench-s{n}", "upgradeStrategy": "Staged"}
+        changed = clusters.changed_images(one.doc, clusters.with_spec(one.doc, **spec))
+        wave = {k: v for k, v in changed.items() if k[0] != "DaemonSet"}
+        hosts = {k: v for k, v in changed.items() if k[0] == "DaemonSet"}
+        objects, hosts_objects = len(wave), len(hosts)
+        wave_goal = one.wl.goal({k: images_are(v) for k, v in wave.items()})
+        first = sorted(hosts)[0]
+        host_goal = one.wl.goal({first: images_are(hosts[first])})
+        started = time.monotonic()
+        one.generation = await patch_spec(b.api, one.ns, spec)
+        back_goal = one.crs.goal({("OnecloudCluster", one.ns, CR): ready_at(one.generation)})
+        control.append(await wave_goal.wait(300, "the Deployment wave's new images") - started)
+        start_hosts.append(await host_goal.wait(300, "a DaemonSet's new images") - started)
+        ready.append(await back_goal.wait(300, "Ready=True again") - started)
+        one.doc = clusters.with_spec(one.doc, **spec)
+        floor_same = floor_median * objects / b.floor_objects if b.floor_objects else 0.0
+        ratios.append(control[-1] / floor_same if floor_same else 0.0)
+        say(
+            f"staged_bump #{n}: {objects} Deployments in {control[-1]:.3f}s (x{ratios[-1]:.2f} floor), "
+            f"DaemonSets from {start_hosts[-1]:.1f}s, Ready in {ready[-1]:.1f}s"
+        )
+    one.generation = await patch_spec(b.api, one.ns, {"upgradeStrategy": "AllAtOnce"})
+    one.doc = clusters.with_spec(one.doc, upgradeStrategy="AllAtOnce")
+    return {
+        "what": "patch spec.version with upgradeStrategy Staged on the Ready example cluster: seconds until "
+        "every changed Deployment (and etcd) carries the new image, until the first DaemonSet does "
+        "(they wait for the Deployments' new pods), and until Ready",
+        "objects": objects,
+        "daemonsets": hosts_objects,
+        "seconds": stats(control),
+        "daemonsets_start_seconds": stats(start_hosts, 2),
+        "ready_seconds": stats(ready, 2),
+        "ratio_to_floor": stats(ratios, 2),
+    }
+
+
 async def single_override(b: Bench, one: Single) -> dict[str, Any]:
     seconds, total, applies, status, changed_counts, ratios = [], [], [], [], [], []
     changed_objects: list[list[str]] = []

@@ -53,7 +53,7 @@ rules:
     resources: [deployments, daemonsets, statefulsets]
     verbs: [list, watch]
   - apiGroups: [""]
-    resources: [services, configmaps, secrets, serviceaccounts, persistentvolumeclaims]
+    resources: [services, configmaps, secrets, serviceaccounts, persistentvolumeclaims, pods]
     verbs: [list, watch]
   - apiGroups: [networking.k8s.io]
     resources: [ingresses]
@@ -101,7 +101,7 @@ async def test_readyz_is_503_until_the_watches_have_listed(
         started = time.monotonic()
         # Not allowed to list yet: alive and never ready, checked at every poll until every watch has been
         # refused REFUSALS times (its backoff doubling from 0.2 s), each failed list a watch restart.
-        watched = [kinds.RESOURCES[kind].plural for kind in (kinds.CLUSTER_KIND, *kinds.OWNED_KINDS)]
+        watched = [kinds.RESOURCES[kind].plural for kind in (kinds.CLUSTER_KIND, *kinds.OWNED_KINDS, "Pod")]
 
         def refused_again_and_again() -> bool:
             assert operator.get("/readyz") == (503, "caches not synced")

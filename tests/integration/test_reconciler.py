@@ -171,15 +171,24 @@ async def harness(kube: conftest.Kube, crd: None, namespace: str) -> AsyncIterat
 
 
 async def _free_node_ports(kubeconfig: object, namespace: str) -> None:
-    """NodePorts are cluster-wide: the next test needs them, so the Services go before the namespace does."""
+    """NodePorts and host ports are cluster-wide: the next test needs them, so the Services and the
+    DaemonSets' host-network pods go before the namespace does (else the next test's pods are
+    Unschedulable, which its status rightly reports)."""
     client = await Kube.connect(str(kubeconfig))
-    services = kinds.RESOURCES["Service"]
+    services, daemonsets, pods = (
+        kinds.RESOURCES["Service"],
+        kinds.RESOURCES["DaemonSet"],
+        kinds.RESOURCES["Pod"],
+    )
     try:
-        for svc in (await client.list(services, namespace)).get("items", []):
-            await client.delete(services, namespace, svc["metadata"]["name"])
+        for resource in (services, daemonsets):
+            for item in (await client.list(resource, namespace)).get("items", []):
+                await client.delete(resource, namespace, item["metadata"]["name"])
 
         async def gone() -> None:
             assert (await client.list(services, namespace)).get("items") == []
+            left = (await client.list(pods, namespace)).get("items", [])
+            assert not [p for p in left if p["spec"].get("hostNetwork")], "host-network pods still there"
 
         await eventually(gone, timeout=60)
     finally:
