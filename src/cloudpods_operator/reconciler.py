@@ -58,10 +58,6 @@ def _condition(status_body: dict[str, Any], kind: str) -> dict[str, Any]:
     return {}
 
 
-def _said(cond: dict[str, Any]) -> tuple[Any, Any]:
-    return cond.get("reason"), cond.get("message")
-
-
 def _names(items: list[str]) -> str:
     shown = ", ".join(items[:_LIST_LIMIT])
     return shown + (f" and {len(items) - _LIST_LIMIT} more" if len(items) > _LIST_LIMIT else "")
@@ -419,10 +415,9 @@ class Reconciler:
             outcome.status_written = True
         await self._events(raw, outcome)
         degraded = _condition(new, "Degraded")
-        if degraded.get("reason") in POD_CAUSES and _said(degraded) != _said(
-            _condition(previous, "Degraded")
-        ):
-            # One Warning per cause: when pods start failing, or fail in a new way (not every pass).
+        cause = degraded.get("reason")
+        if cause in POD_CAUSES and cause != _condition(previous, "Degraded").get("reason"):
+            # One Warning per cause: when pods start failing so (not every pass, nor as more pods follow).
             await self.recorder.emit(raw, "Warning", degraded["reason"], "Rollout", degraded["message"])
 
     async def _write_status(self, raw: dict[str, Any], new: dict[str, Any]) -> None:

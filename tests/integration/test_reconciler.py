@@ -160,8 +160,10 @@ async def open_harness(
             await harness.reconciler.provisioner.close()
         if harness.reconciler.registrar is not None:
             await harness.reconciler.registrar.close()
-        await _free_node_ports(kubeconfig, namespace)
-        await client.close()
+        try:
+            await _free_node_ports(kubeconfig, namespace)
+        finally:
+            await client.close()
 
 
 @pytest.fixture
@@ -173,15 +175,12 @@ async def harness(kube: conftest.Kube, crd: None, namespace: str) -> AsyncIterat
 async def _free_node_ports(kubeconfig: object, namespace: str) -> None:
     """NodePorts and host ports are cluster-wide: the next test needs them, so the Services and the
     DaemonSets' host-network pods go before the namespace does (else the next test's pods are
-    Unschedulable, which its status rightly reports)."""
+    Unschedulable, which its status rightly reports): the workloads go, and their pods with them."""
     client = await Kube.connect(str(kubeconfig))
-    services, daemonsets, pods = (
-        kinds.RESOURCES["Service"],
-        kinds.RESOURCES["DaemonSet"],
-        kinds.RESOURCES["Pod"],
-    )
+    services, pods = kinds.RESOURCES["Service"], kinds.RESOURCES["Pod"]
+    workloads = [kinds.RESOURCES[k] for k in sorted(kinds.WORKLOAD_KINDS)]
     try:
-        for resource in (services, daemonsets):
+        for resource in (services, *workloads):
             for item in (await client.list(resource, namespace)).get("items", []):
                 await client.delete(resource, namespace, item["metadata"]["name"])
 
