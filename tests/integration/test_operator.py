@@ -141,7 +141,12 @@ def test_an_unpullable_tag_shows_in_kubectl_get_within_seconds_and_spares_the_da
         return row
 
     wait_for(shown, timeout=10, what="REASON ImagePullFailed in kubectl get oc -o wide")
-    assert f"region:{bad}" in cloud.condition("Degraded")["message"]
+    assert f":{bad}" in cloud.condition("Degraded")["message"]  # names components and images (<= 1 KiB)
+
+    def region_says() -> bool:
+        return f"region:{bad}" in cloud.cr()["status"]["components"]["region"].get("message", "")
+
+    wait_for(region_says, timeout=10, what="region's status names its image")
     assert cloud.condition("Progressing")["reason"] == "RolloutHalted"
     now = {n: o["metadata"]["generation"] for n, o in cloud.workloads().items() if o["kind"] == "DaemonSet"}
     assert now == daemonsets, "a DaemonSet got the tag that cannot be pulled"
