@@ -166,6 +166,15 @@ def _spawn(server: Server, timeout: float) -> Server:
     server.pid = _procs.spawn(argv, root / "keystone.out")
     server.start_time = _procs.start_time(server.pid)
     _state_file(root).write_text(json.dumps(asdict(server)))
+    try:
+        return _await_answer(server, timeout)
+    except BaseException:
+        stop(root)  # never leave a server behind that nobody will stop
+        raise
+
+
+def _await_answer(server: Server, timeout: float) -> Server:
+    root = Path(server.root)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -180,7 +189,6 @@ def _spawn(server: Server, timeout: float) -> Server:
                     f"keystone exited:\n{_procs.tail(root / 'keystone.out', 30)}"
                 ) from exc
             if time.monotonic() >= deadline:
-                stop(root)
                 raise LocalClusterError(f"keystone not answering after {timeout:g}s: {exc}") from exc
         time.sleep(0.1)
 
