@@ -37,7 +37,7 @@ from .mariadb import (
     mariadb_fixture,  # noqa: F401  (registers the session fixture `mariadb`)
     start,
 )
-from .test_reconciler import Harness, new_reconciler, open_harness
+from .test_reconciler import Harness, conditions, new_reconciler, open_harness
 
 pytestmark = pytest.mark.integration
 ROOT_SECRET = "mysql-root"
@@ -97,9 +97,7 @@ async def _quiet(harness: Harness, cr: JSON) -> Outcome:
     the rest, as in test_reconciler.py)."""
 
     async def quiet_pass() -> Outcome:
-        # The Node watch's part: baremetal-agent runs 0 without such a node (else its pod is Unschedulable).
-        nodes = await harness.kube.list(kinds.RESOURCES["Node"], None)
-        await harness.cache.replace("Node", nodes.get("items", []))
+        await harness.sync_nodes()
         done = await harness.reconcile()
         assert (done.created, done.updated, done.drifted, done.failures) == ([], [], [], [])
         assert done.database_error is None
@@ -110,10 +108,6 @@ async def _quiet(harness: Harness, cr: JSON) -> Outcome:
         return done
 
     return await eventually(quiet_pass, timeout=90)
-
-
-def _conditions(doc: JSON) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in doc.get("status", {}).get("conditions", [])}
 
 
 def _with_databases(plan: planner.Plan) -> list[planner.ComponentPlan]:
@@ -162,17 +156,15 @@ async def test_every_database_is_ensured_once_and_each_config_logs_in(
     await _quiet(harness, cr)
 
     async def ready() -> dict[str, Any]:
-        # The Node watch's part (the operator process has it): baremetal-agent runs 0 without such a node.
-        nodes = await harness.kube.list(kinds.RESOURCES["Node"], None)
-        await harness.cache.replace("Node", nodes.get("items", []))
+        await harness.sync_nodes()
         await harness.reconcile()
         cluster = await harness.get(kinds.CLUSTER_KIND, "default")
-        assert _conditions(cluster)["Ready"]["status"] == "True", _conditions(cluster)["Ready"]
+        assert conditions(cluster)["Ready"]["status"] == "True", conditions(cluster)["Ready"]
         return cluster
 
     live = await eventually(ready, timeout=120)  # every component rolled out on KWOK
     assert live["status"]["database"] == "Ready"
-    assert _conditions(live)["Degraded"]["status"] == "False"
+    assert conditions(live)["Degraded"]["status"] == "False"
 
     plan = _now(harness, cr, None)
     components = _with_databases(plan)
@@ -209,7 +201,7 @@ async def test_a_refused_login_degrades_and_touches_no_workload(harness: Harness
     assert (outcome.created, outcome.updated, outcome.deleted) == ([], [], [])
     assert settle(WorkQueue(), ("x", "y"), outcome) is Result.ERROR
     live = await harness.get(kinds.CLUSTER_KIND, "default")
-    degraded = _conditions(live)["Degraded"]
+    degraded = conditions(live)["Degraded"]
     assert (degraded["status"], degraded["reason"]) == ("True", "DatabaseUnavailable")
     assert live["status"]["database"] == "Unavailable"
     for text in (degraded["message"], json.dumps(live["status"])):
@@ -231,7 +223,7 @@ async def test_a_refused_login_degrades_and_touches_no_workload(harness: Harness
     await _quiet(harness, cr)
     live = await harness.get(kinds.CLUSTER_KIND, "default")
     assert live["status"]["database"] == "Ready"
-    assert _conditions(live)["Degraded"]["status"] == "False", _conditions(live)["Degraded"]
+    assert conditions(live)["Degraded"]["status"] == "False", conditions(live)["Degraded"]
 
 
 async def test_a_stopped_server_degrades_and_touches_no_workload(harness: Harness) -> None:
@@ -248,7 +240,7 @@ async def test_a_stopped_server_degrades_and_touches_no_workload(harness: Harnes
         assert (outcome.created, outcome.updated, outcome.deleted) == ([], [], [])
         assert settle(WorkQueue(), ("x", "y"), outcome) is Result.ERROR
         live = await harness.get(kinds.CLUSTER_KIND, "default")
-        degraded = _conditions(live)["Degraded"]
+        degraded = conditions(live)["Degraded"]
         assert (degraded["status"], degraded["reason"], live["status"]["database"]) == (
             "True",
             "DatabaseUnavailable",
@@ -264,7 +256,7 @@ async def test_a_stopped_server_degrades_and_touches_no_workload(harness: Harnes
             assert (again.database_error, again.failures) == (None, [])
             cluster = await harness.get(kinds.CLUSTER_KIND, "default")
             assert cluster["status"]["database"] == "Ready"
-            assert _conditions(cluster)["Degraded"]["status"] == "False"
+            assert conditions(cluster)["Degraded"]["status"] == "False"
 
         await eventually(recovered, timeout=60)
         assert await harness.workload_versions() == versions
@@ -361,13 +353,7 @@ async def test_a_database_with_rows_survives_disabling_its_component_and_deletin
     try:
         await mariadb.query(f"INSERT INTO glance.`{table}` VALUES (1, 'kept')")
 
-        cr = await harness.kube.merge_patch(
-            kinds.RESOURCES[kinds.CLUSTER_KIND],
-            harness.namespace,
-            "default",
-            {"spec": {"glance": {"disable": True}}},
-            field_manager="test",
-        )
+        cr = await harness.patch_spec({"glance": {"disable": True}})
         await _quiet(harness, cr)
         assert "default-glance" not in await harness.names("Deployment")
 

@@ -45,7 +45,7 @@ from .keystone import (
     resume,
     stop,
 )
-from .test_reconciler import Harness, open_harness
+from .test_reconciler import Harness, conditions, open_harness
 
 pytestmark = pytest.mark.integration
 LB = "10.0.0.10"
@@ -59,10 +59,6 @@ async def harness(kube: conftest.Kube, crd: None, namespace: str, keystone: Serv
 
     async with open_harness(kube.kubeconfig, namespace, register=registrar) as opened:
         yield opened
-
-
-def _conditions(doc: JSON) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in doc.get("status", {}).get("conditions", [])}
 
 
 async def _config(harness: Harness, workload: str) -> dict[str, Any] | None:
@@ -83,12 +79,10 @@ async def _bootstrap_password(harness: Harness) -> str:
 
 async def _ready(harness: Harness) -> JSON:
     async def ready() -> JSON:
-        # The Node watch's part (the operator process has it): baremetal-agent runs 0 without such a node.
-        nodes = await harness.kube.list(kinds.RESOURCES["Node"], None)
-        await harness.cache.replace("Node", nodes.get("items", []))
+        await harness.sync_nodes()
         await harness.reconcile()
         cluster = await harness.get(kinds.CLUSTER_KIND, "default")
-        assert _conditions(cluster)["Ready"]["status"] == "True", _conditions(cluster)["Ready"]
+        assert conditions(cluster)["Ready"]["status"] == "True", conditions(cluster)["Ready"]
         return cluster
 
     return await eventually(ready, timeout=180)
@@ -110,7 +104,7 @@ async def _bring_up(harness: Harness, keystone: Server) -> str:
     assert settle(WorkQueue(), ("x", "y"), refused) is Result.ERROR
     live = await harness.get(kinds.CLUSTER_KIND, "default")
     assert live["status"]["keystoneRegistration"] == "Unavailable"
-    assert (_conditions(live)["Degraded"]["status"], _conditions(live)["Degraded"]["reason"]) == (
+    assert (conditions(live)["Degraded"]["status"], conditions(live)["Degraded"]["reason"]) == (
         "True",
         "KeystoneUnavailable",
     )
@@ -124,7 +118,7 @@ async def _bring_up(harness: Harness, keystone: Server) -> str:
     bootstrap(keystone, password)
     live = await _ready(harness)
     assert live["status"]["keystoneRegistration"] == "Ready"
-    assert _conditions(live)["Degraded"]["status"] == "False"
+    assert conditions(live)["Degraded"]["status"] == "False"
     return password
 
 
@@ -210,16 +204,6 @@ async def test_registers_the_go_catalog_and_every_config_logs_in(harness: Harnes
     assert len(keystone.requests()) > before  # it did read (recheck 0 here)
 
 
-async def _patch_spec(harness: Harness, spec: JSON) -> None:
-    await harness.kube.merge_patch(
-        kinds.RESOURCES[kinds.CLUSTER_KIND],
-        harness.namespace,
-        "default",
-        {"spec": spec},
-        field_manager="test",
-    )
-
-
 def _service(keystone: Server, password: str, name: str) -> tuple[JSON, list[JSON]]:
     services, endpoints = _live(keystone, password)
     svc = next(s for s in services.values() if s["name"] == name)
@@ -229,19 +213,19 @@ def _service(keystone: Server, password: str, name: str) -> tuple[JSON, list[JSO
 async def test_toggles_moved_endpoints_and_a_refused_slave(harness: Harness, keystone: Server) -> None:
     password = await _bring_up(harness, keystone)
 
-    await _patch_spec(harness, {"cloudevent": {"disable": True}})
+    await harness.patch_spec({"cloudevent": {"disable": True}})
     await harness.reconcile()
     svc, eps = _service(keystone, password, "cloudevent")
     assert svc["enabled"] is False and eps and all(e["enabled"] is False for e in eps)
     before = len(keystone.requests())
-    await _patch_spec(harness, {"cloudevent": {"disable": False}})
+    await harness.patch_spec({"cloudevent": {"disable": False}})
     await harness.reconcile()
     sent = _writes(keystone, before)  # before the test's own login below
     svc, eps = _service(keystone, password, "cloudevent")
     assert svc["enabled"] is True and all(e["enabled"] is True for e in eps)
     assert len(sent) == 1 + len(eps), sent  # the service and its endpoints, nothing else
 
-    await _patch_spec(harness, {"loadBalancerEndpoint": "10.0.0.20"})
+    await harness.patch_spec({"loadBalancerEndpoint": "10.0.0.20"})
     await harness.reconcile()
     rows, _, _ = _live_rows(keystone, password)
     public = {
@@ -253,15 +237,15 @@ async def test_toggles_moved_endpoints_and_a_refused_slave(harness: Harness, key
     assert not any(LB in url for _, _, _, url in rows)
 
     # OpenStack Keystone knows no `slave` interface (Cloudpods' does): refused, said, nothing broken.
-    await _patch_spec(harness, {"regionServer": {"slave_replicas": 1}})
+    await harness.patch_spec({"regionServer": {"slave_replicas": 1}})
     refused = await harness.reconcile()
     assert refused.keystone_error is not None and "slave" in refused.keystone_error
     live = await harness.get(kinds.CLUSTER_KIND, "default")
-    assert (_conditions(live)["Degraded"]["reason"], live["status"]["keystoneRegistration"]) == (
+    assert (conditions(live)["Degraded"]["reason"], live["status"]["keystoneRegistration"]) == (
         "KeystoneRefused",
         "Unavailable",
     )
-    await _patch_spec(harness, {"regionServer": {"slave_replicas": 0}})
+    await harness.patch_spec({"regionServer": {"slave_replicas": 0}})
     recovered = await harness.reconcile()
     assert recovered.keystone_error is None
 
@@ -280,7 +264,7 @@ async def test_a_stopped_keystone_degrades_touches_nothing_and_recovers(
     )
     assert settle(WorkQueue(), ("x", "y"), outcome) is Result.ERROR
     live = await harness.get(kinds.CLUSTER_KIND, "default")
-    degraded = _conditions(live)["Degraded"]
+    degraded = conditions(live)["Degraded"]
     assert (degraded["status"], degraded["reason"], live["status"]["keystoneRegistration"]) == (
         "True",
         "KeystoneUnavailable",
@@ -298,7 +282,7 @@ async def test_a_stopped_keystone_degrades_touches_nothing_and_recovers(
         assert (again.keystone_error, again.failures) == (None, [])
         cluster = await harness.get(kinds.CLUSTER_KIND, "default")
         assert cluster["status"]["keystoneRegistration"] == "Ready"
-        assert _conditions(cluster)["Degraded"]["status"] == "False"
+        assert conditions(cluster)["Degraded"]["status"] == "False"
 
     await eventually(recovered, timeout=60)
     assert await harness.workload_versions() == versions
@@ -346,13 +330,13 @@ async def test_rotations_a_service_password_moves_its_account_and_sysadmin_is_re
     refused = await harness.reconcile()
     assert await _credential(harness, credentials.SYSADMIN_KEY) == password
     live = await harness.get(kinds.CLUSTER_KIND, "default")
-    assert _conditions(live)["Degraded"]["reason"] == "BootstrapPasswordRotation"
+    assert conditions(live)["Degraded"]["reason"] == "BootstrapPasswordRotation"
     assert settle(WorkQueue(), ("x", "y"), refused) is Result.ERROR
     assert [e for e in await harness.events() if e["reason"] == "BootstrapPasswordRotation"]
     assert api.login("sysadmin", password)[0] == 201
     await harness.reconcile()
     live = await harness.get(kinds.CLUSTER_KIND, "default")
-    assert _conditions(live)["Degraded"]["status"] == "False"
+    assert conditions(live)["Degraded"]["status"] == "False"
 
 
 async def _write_pair(harness: Harness, directory: Path) -> tuple[str, str]:

@@ -93,6 +93,22 @@ class Harness:
         page = await self.kube.list(kinds.RESOURCES[kind], self.namespace)
         return {o["metadata"]["name"] for o in page.get("items", [])}
 
+    async def sync_nodes(self) -> None:
+        """The Node watch's part (the operator process has it): baremetal-agent runs 0 without such a node
+        (else its pod is Unschedulable)."""
+        nodes = await self.kube.list(kinds.RESOURCES["Node"], None)
+        await self.cache.replace("Node", nodes.get("items", []))
+
+    async def patch_spec(self, spec: JSON) -> JSON:
+        """Merge-patch the example cluster's spec, as ``kubectl edit oc`` would; the cluster it returns."""
+        return await self.kube.merge_patch(
+            kinds.RESOURCES[kinds.CLUSTER_KIND],
+            self.namespace,
+            "default",
+            {"spec": spec},
+            field_manager="test",
+        )
+
     async def workload_versions(self) -> dict[str, tuple[str, int]]:
         """Each workload's UID and generation: what a write of ours would move (its controller moves the
         resourceVersion with every status update, so that one proves nothing)."""
@@ -199,7 +215,8 @@ def _planned(doc: JSON) -> planner.Plan:
     return planner.plan(OnecloudCluster.model_validate(doc), observed.Observed())
 
 
-def _conditions(doc: JSON) -> dict[str, dict[str, Any]]:
+def conditions(doc: JSON) -> dict[str, dict[str, Any]]:
+    """A cluster's conditions by type."""
     return {c["type"]: c for c in doc.get("status", {}).get("conditions", [])}
 
 
@@ -215,7 +232,7 @@ async def test_first_pass_creates_the_plan_secrets_status_and_an_event(harness: 
     assert secrets <= await harness.names("Secret")
     live = await harness.get(kinds.CLUSTER_KIND, "default")
     assert live["status"]["observedGeneration"] == live["metadata"]["generation"]
-    assert set(_conditions(live)) == {"Ready", "Progressing", "Degraded"}
+    assert set(conditions(live)) == {"Ready", "Progressing", "Degraded"}
     created = [e for e in await harness.events() if e["reason"] == "Created"]
     assert len(created) == 1 and created[0]["regarding"]["uid"] == cr["metadata"]["uid"]
 
@@ -244,7 +261,7 @@ async def test_a_spec_that_cannot_be_planned_is_an_outcome_and_touches_nothing(h
     assert settle(harness.queue, ("x", "y"), outcome) is Result.SPEC_ERROR
 
     assert await harness.names("Deployment") == set() and await harness.names("Secret") == set()
-    degraded = _conditions(await harness.get(kinds.CLUSTER_KIND, "default"))["Degraded"]
+    degraded = conditions(await harness.get(kinds.CLUSTER_KIND, "default"))["Degraded"]
     assert (degraded["status"], degraded["reason"]) == ("True", "InvalidSpec")
     warnings = [e for e in await harness.events() if e["type"] == "Warning"]
     assert [e["reason"] for e in warnings] == ["InvalidSpec"] and "platinum" in warnings[0]["note"]
@@ -274,7 +291,7 @@ async def test_an_apply_the_server_refuses_is_a_failure_retried_with_backoff(har
 
     queue: WorkQueue[ClusterKey] = WorkQueue()
     assert settle(queue, ("x", "y"), outcome) is Result.ERROR and queue.retries(("x", "y")) == 1
-    degraded = _conditions(await harness.get(kinds.CLUSTER_KIND, "default"))["Degraded"]
+    degraded = conditions(await harness.get(kinds.CLUSTER_KIND, "default"))["Degraded"]
     assert (degraded["status"], degraded["reason"]) == ("True", "ApplyFailed")
     assert etcd.name in degraded["message"]
     failed = [e for e in await harness.events() if e["reason"] == "ApplyFailed"]

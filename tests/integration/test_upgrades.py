@@ -21,7 +21,7 @@ from cloudpods_operator.kinds import JSON
 
 from . import conftest
 from .helpers import eventually
-from .test_reconciler import Harness, open_harness
+from .test_reconciler import Harness, conditions, open_harness
 
 pytestmark = pytest.mark.integration
 OLD, GOOD = "v3.11.5", "v3.11.6"
@@ -33,14 +33,8 @@ async def harness(kube: conftest.Kube, crd: None, namespace: str) -> AsyncIterat
         yield opened
 
 
-def _conditions(doc: JSON) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in doc.get("status", {}).get("conditions", [])}
-
-
 async def _pass(harness: Harness) -> JSON:
-    # The Node watch's part (the operator process has it): baremetal-agent runs 0 without such a node.
-    nodes = await harness.kube.list(kinds.RESOURCES["Node"], None)
-    await harness.cache.replace("Node", nodes.get("items", []))
+    await harness.sync_nodes()
     outcome = await harness.reconcile()
     assert outcome.failures == [], outcome.failures
     return await harness.get(kinds.CLUSTER_KIND, "default")
@@ -56,7 +50,7 @@ async def _until(harness: Harness, check: Any, timeout: float = 180) -> JSON:  #
 
 
 def _ready(cluster: JSON) -> None:
-    assert _conditions(cluster)["Ready"]["status"] == "True", _conditions(cluster)["Ready"]
+    assert conditions(cluster)["Ready"]["status"] == "True", conditions(cluster)["Ready"]
 
 
 async def _templates(harness: Harness, kind: str) -> dict[str, tuple[int, tuple[str, ...]]]:
@@ -70,19 +64,9 @@ async def _templates(harness: Harness, kind: str) -> dict[str, tuple[int, tuple[
     return out
 
 
-async def _set(harness: Harness, spec: JSON) -> None:
-    await harness.kube.merge_patch(
-        kinds.RESOURCES[kinds.CLUSTER_KIND],
-        harness.namespace,
-        "default",
-        {"spec": spec},
-        field_manager="test",
-    )
-
-
 def _halted(cause: str, tag: str) -> Any:
     def check(cluster: JSON) -> None:
-        conds = _conditions(cluster)
+        conds = conditions(cluster)
         assert (conds["Degraded"]["status"], conds["Degraded"]["reason"]) == ("True", cause), conds[
             "Degraded"
         ]
@@ -106,7 +90,7 @@ async def test_a_bad_tag_halts_before_the_daemonsets_and_a_fix_resumes(harness: 
     assert any(i.endswith(f":{OLD}") for _, images in daemonsets.values() for i in images)
 
     bad = "v9.9.9-unpullable"
-    await _set(harness, {"version": bad})
+    await harness.patch_spec({"version": bad})
     started = time.monotonic()
     await _until(harness, _halted("ImagePullFailed", bad), timeout=30)
     print(f"halted, the image named in status, {time.monotonic() - started:.1f} s after the edit")
@@ -120,12 +104,12 @@ async def test_a_bad_tag_halts_before_the_daemonsets_and_a_fix_resumes(harness: 
     warned = [e for e in await harness.events() if e["reason"] == "ImagePullFailed"]
     assert len(warned) == 1 and f":{bad}" in warned[0]["note"], warned
 
-    await _set(harness, {"version": OLD})  # revert: back to the old images, the DaemonSets never rolled
+    await harness.patch_spec({"version": OLD})  # revert: back to the old images, the DaemonSets never rolled
     await _until(harness, _ready)
     assert await _templates(harness, "DaemonSet") == daemonsets
     assert not any(bad in " ".join(i) for _, i in (await _templates(harness, "Deployment")).values())
 
-    await _set(harness, {"version": GOOD})  # a good version: Deployments first, then the DaemonSets
+    await harness.patch_spec({"version": GOOD})  # a good version: Deployments first, then the DaemonSets
     first = await _pass(harness)
     assert await _templates(harness, "DaemonSet") == daemonsets, "DaemonSets rolled with the Deployments"
     assert any(GOOD in " ".join(i) for _, i in (await _templates(harness, "Deployment")).values())
@@ -143,15 +127,15 @@ async def test_a_crash_loop_halts_too_and_all_at_once_rolls_everything(harness: 
     daemonsets = await _templates(harness, "DaemonSet")
 
     crash = "v9.9.9-crashloop"
-    await _set(harness, {"version": crash})
+    await harness.patch_spec({"version": crash})
     await _until(harness, _halted("CrashLoop", crash), timeout=30)
     assert await _templates(harness, "DaemonSet") == daemonsets
 
-    await _set(harness, {"version": OLD})
+    await harness.patch_spec({"version": OLD})
     await _until(harness, _ready)
 
     bad = "v9.9.9-unpullable"
-    await _set(harness, {"version": bad, "upgradeStrategy": "AllAtOnce"})
+    await harness.patch_spec({"version": bad, "upgradeStrategy": "AllAtOnce"})
     await _pass(harness)  # one pass: every workload at once, as the Go operator does
     rolled = await _templates(harness, "DaemonSet")
     changed = [n for n in daemonsets if rolled[n] != daemonsets[n]]
