@@ -1,4 +1,5 @@
-# cloudpods-operator image: `docker build -t cloudpods-operator:0.1.0 .`
+# cloudpods-operator image: `docker build -t <registry>/cloudpods-operator:<version> .` (the version:
+# src/cloudpods_operator/__init__.py; charts/cloudpods-operator/README.md says how to install it)
 #
 # Two stages on the same Debian slim Python: the builder builds the project's wheel and installs it,
 # with its dependencies, into /opt/venv; the final stage copies only that venv (no compiler, no pip

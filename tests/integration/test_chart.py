@@ -21,6 +21,7 @@ import pytest
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.config import new_client_from_config
 
+from cloudpods_operator import __version__
 from localcluster import demo
 
 from .conftest import Kube
@@ -174,11 +175,12 @@ async def test_install_creates_service_account_rbac_and_a_restricted_pod(
     deploy = json.loads(kubectl("get", "deployment", fullname, "-n", ns, "-o", "json").stdout)
     assert (
         deploy["spec"]["template"]["spec"]["containers"][0]["image"]
-        == "example.invalid/cloudpods-operator:0.1.0"
+        == f"example.invalid/cloudpods-operator:{__version__}"
     )
     kubectl("get", "service", f"{fullname}-metrics", "-n", ns)
     kubectl("get", "crd", "onecloudclusters.onecloud.yunion.io")
-    assert f"cloudpods-operator 0.1.0 is installed in namespace {ns}" in cluster_wide.install_output  # NOTES
+    notes = f"cloudpods-operator {__version__} is installed in namespace {ns}"
+    assert notes in cluster_wide.install_output
     # helm --wait saw the Deployment available: its pod passed the namespace's restricted Pod Security
     # admission (KWOK runs it without an image) ...
     pods = json.loads(

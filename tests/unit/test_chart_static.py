@@ -30,7 +30,7 @@ import pytest
 import yaml
 from repo_paths import CHART, CRD_DIR, EXAMPLE, REPO
 
-from cloudpods_operator import cli, kinds, planner, settings
+from cloudpods_operator import __version__, cli, kinds, planner, settings
 from cloudpods_operator.kinds import RESOURCES
 
 RELEASE, RELEASE_NS = "rel", "cloudpods-system"
@@ -38,6 +38,8 @@ FULLNAME = f"{RELEASE}-cloudpods-operator"
 
 Doc = dict[str, Any]
 Grants = dict[tuple[str, str], set[str]]
+KUBE_VERSION = ("--kube-version", "v1.28.0")
+"""Offline, helm assumes v1.20; the chart's kubeVersion is >=1.28, so render as the oldest it allows."""
 
 
 # ---- helm ----------------------------------------------------------------------------------------
@@ -68,14 +70,14 @@ def _sets(sets: tuple[str, ...]) -> list[str]:
 
 
 def render(helm: Helm, *sets: str, namespace: str = RELEASE_NS) -> list[Doc]:
-    done = helm.run("template", RELEASE, str(CHART), "--namespace", namespace, *_sets(sets))
+    done = helm.run("template", RELEASE, str(CHART), "--namespace", namespace, *KUBE_VERSION, *_sets(sets))
     assert done.returncode == 0, done.stderr
     assert done.stderr == "", done.stderr
     return [d for d in yaml.safe_load_all(done.stdout) if d]
 
 
 def refused(helm: Helm, *sets: str) -> str:
-    done = helm.run("template", RELEASE, str(CHART), "--namespace", RELEASE_NS, *_sets(sets))
+    done = helm.run("template", RELEASE, str(CHART), "--namespace", RELEASE_NS, *KUBE_VERSION, *_sets(sets))
     assert done.returncode != 0, f"helm template accepted {sets}"
     return done.stderr
 
@@ -302,7 +304,7 @@ def test_deployment(helm: Helm) -> None:
     assert pod["serviceAccountName"] == FULLNAME
     assert pod["terminationGracePeriodSeconds"] == 15
     (container,) = pod["containers"]
-    assert container["image"] == "cloudpods-operator:0.1.0"
+    assert container["image"] == f"cloudpods-operator:{__version__}"
     assert container["args"] == ["run"]
     assert "command" not in container, "the image's ENTRYPOINT is cloudpods-operator"
     env = env_of(deploy)
@@ -397,11 +399,12 @@ def test_bad_values_are_refused(helm: Helm) -> None:
 
 def test_chart_metadata() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    # One version: cloudpods_operator.__version__ (pyproject reads it); helm cannot, so it is checked here.
     assert (chart["apiVersion"], chart["name"], chart["version"], chart["appVersion"]) == (
         "v2",
         "cloudpods-operator",
-        "0.1.0",
-        "0.1.0",
+        __version__,
+        __version__,
     )
 
 
@@ -531,3 +534,49 @@ def test_dockerfile_lints_clean_and_runs_as_nonroot() -> None:
     assert "apt-get" not in final and "pip install" not in final, "no build tools in the final stage"
     ignored = (REPO / ".dockerignore").read_text().split()
     assert ignored[0] == "*" or "*" in ignored, ".dockerignore allow-lists the build context"
+
+
+def test_values_table_is_current() -> None:
+    """The chart README's values table is generated from values.schema.json and values.yaml."""
+    check = subprocess.run(
+        [sys.executable, str(REPO / "hack" / "chart" / "values_table.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    undocumented = [k for k, v in schema["properties"].items() if k != "global" and not v.get("description")]
+    assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    ("sets", "budget"),
+    [
+        ((), None),
+        (("replicas=1",), None),
+        (("leaderElection.enabled=true",), 1),
+        (("leaderElection.enabled=true", "podDisruptionBudget.enabled=false"), None),
+        (("leaderElection.enabled=true", "replicas=3", "podDisruptionBudget.maxUnavailable=2"), 2),
+    ],
+)
+def test_disruption_budget_only_with_more_than_one_replica(
+    helm: Helm, sets: tuple[str, ...], budget: int | None
+) -> None:
+    """A PDB on a single pod would block every drain; with a standby it keeps one operator up."""
+    docs = render(helm, *sets)
+    budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    assert len(budgets) == (0 if budget is None else 1)
+    if budget is not None:
+        deployment = only(docs, "Deployment")
+        assert budgets[0]["spec"] == {
+            "maxUnavailable": budget,
+            "selector": {"matchLabels": deployment["spec"]["selector"]["matchLabels"]},
+        }
+
+
+def test_chart_needs_the_kubernetes_the_crd_needs() -> None:
+    """The CRD's CEL rules need 1.28; helm refuses an older cluster before installing anything."""
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["kubeVersion"] == ">=1.28.0-0"
+    assert (REPO / "LICENSE").read_text().lstrip().startswith("Apache License")
