@@ -14,12 +14,13 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 RUN python -m venv /opt/venv
 # README.md is optional (the glob may match nothing; pyproject.toml always matches).
-COPY pyproject.toml README.m[d] ./
+COPY pyproject.toml constraints.txt README.m[d] ./
 COPY src ./src
-# Build the wheel first (sdist-free, from the copied tree), then install it with its dependencies.
+# Build the wheel first (sdist-free, from the copied tree), then install it with its dependencies,
+# pinned by constraints.txt (hack/constraints.sh), so two builds get the same packages.
 # pip compiles every module to bytecode here, so the read-only final image never needs to.
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
-    && /opt/venv/bin/pip install /wheels/*.whl \
+    && /opt/venv/bin/pip install --constraint constraints.txt /wheels/*.whl \
     && /opt/venv/bin/pip uninstall --yes pip setuptools \
     && /opt/venv/bin/cloudpods-operator --version
 

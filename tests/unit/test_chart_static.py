@@ -580,3 +580,42 @@ def test_chart_needs_the_kubernetes_the_crd_needs() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["kubeVersion"] == ">=1.28.0-0"
     assert (REPO / "LICENSE").read_text().lstrip().startswith("Apache License")
+
+
+def _runtime_closure() -> dict[str, str]:
+    """Every distribution the installed project needs at runtime (its dependencies' closure), by name."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    def key(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    seen: dict[str, str] = {}
+    todo = [r for r in metadata.requires("cloudpods-operator") or [] if "extra ==" not in r]
+    while todo:
+        requirement = Requirement(todo.pop())
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        name = key(requirement.name)
+        if name in seen:
+            continue
+        seen[name] = metadata.version(requirement.name)
+        todo.extend(r for r in metadata.requires(requirement.name) or [] if "extra ==" not in r)
+    return seen
+
+
+def test_constraints_pin_every_runtime_dependency_as_installed() -> None:
+    """constraints.txt (hack/constraints.sh) pins the runtime closure; make install and the image use it."""
+    pins: dict[str, str] = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    closure = _runtime_closure()
+    assert sorted(set(closure) - set(pins)) == [], "run hack/constraints.sh"
+    assert {n: v for n, v in closure.items() if pins[n] != v} == {}, "the venv differs from constraints.txt"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "--constraint constraints.txt" in dockerfile
+    assert "--constraint constraints.txt" in (REPO / "Makefile").read_text()
+    assert "!constraints.txt" in (REPO / ".dockerignore").read_text().split()
