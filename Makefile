@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 K8S_CACHE ?= $(HOME)/.cache/cloudpods-operator
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# localcluster (control plane, MariaDB, Keystone for tests, demo, bench) is not in the wheel: import it from src/.
+export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: help install controlplane lint unit test demo cluster-up cluster-down cluster-status bench crd clean
 

@@ -619,3 +619,17 @@ def test_constraints_pin_every_runtime_dependency_as_installed() -> None:
     assert "--constraint constraints.txt" in dockerfile
     assert "--constraint constraints.txt" in (REPO / "Makefile").read_text()
     assert "!constraints.txt" in (REPO / ".dockerignore").read_text().split()
+
+
+def test_the_wheel_ships_the_operator_only(tmp_path: Path) -> None:
+    """localcluster (tests, demo, bench) and the tests stay out of what users install and the image."""
+    import zipfile
+
+    pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
+    done = subprocess.run(
+        [*pip, "--wheel-dir", str(tmp_path), str(REPO)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("*.whl")
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert tops == {"cloudpods_operator", f"cloudpods_operator-{__version__}.dist-info"}
