@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP) ## create .venv and install the project with its test tools (MariaDB and Keystone when missing)
 	bash hack/mariadb/install.sh
 	bash hack/keystone/install.sh >/dev/null
+	bash hack/image/install.sh
 
 controlplane: ## build (or reuse from the cache) kube-apiserver, controller-manager, scheduler, etcd, kwok, helm
 	bash hack/cluster/build.sh

@@ -623,13 +623,27 @@ def test_constraints_pin_every_runtime_dependency_as_installed() -> None:
 
 def test_the_wheel_ships_the_operator_only(tmp_path: Path) -> None:
     """localcluster (tests, demo, bench) and the tests stay out of what users install and the image."""
+    import shutil
     import zipfile
 
+    # A clean copy of what the Dockerfile copies: setuptools reuses a stale build/ in the work tree.
+    source = tmp_path / "source"
+    shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md", "constraints.txt"):
+        shutil.copy(REPO / name, source / name)
     pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
     done = subprocess.run(
-        [*pip, "--wheel-dir", str(tmp_path), str(REPO)], capture_output=True, text=True, check=False
+        [*pip, "--wheel-dir", str(tmp_path), str(source)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
     (wheel,) = tmp_path.glob("*.whl")
-    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
-    assert tops == {"cloudpods_operator", f"cloudpods_operator-{__version__}.dist-info"}
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {name.split("/")[0] for name in names} == {
+        "cloudpods_operator",
+        f"cloudpods_operator-{__version__}.dist-info",
+    }
+    package = REPO / "src" / "cloudpods_operator"
+    data = {
+        str(p.relative_to(package.parent)) for p in package.rglob("*") if p.is_file() and p.suffix != ".pyc"
+    }
+    assert sorted(data - names) == [], "files of the package missing from the wheel (package-data)"
