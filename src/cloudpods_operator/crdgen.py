@@ -171,7 +171,22 @@ def service_port_rules() -> list[JSON]:
 
 def _schema_of(model: type[OnecloudClusterSpec] | type[OnecloudClusterStatus]) -> JSON:
     raw = model.model_json_schema(by_alias=True, mode="validation")
-    return _terse(_structural(raw, raw.get("$defs", {})))
+    schema = _terse(_structural(raw, raw.get("$defs", {})))
+    return schema if model is OnecloudClusterSpec else _without_min_length(schema)
+
+
+def _without_min_length(node: JSON) -> JSON:
+    """Status strings are the operator's own, where ``""`` is a value, not unset: no minLength there."""
+    out: JSON = {}
+    for key, value in node.items():
+        if key == "minLength":
+            continue
+        if key == "properties":
+            value = {k: _without_min_length(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            value = _without_min_length(value)
+        out[key] = value
+    return out
 
 
 def build_crd() -> JSON:

@@ -298,7 +298,8 @@ class NodeSelectorRequirement(_Model):
 
     key: QualifiedName
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
-    values: list[LabelValue] | None = Field(default=None, max_length=64)
+    values: list[Annotated[str, Field(max_length=63)]] | None = Field(default=None, max_length=64)
+    """Not label values (the API server does not check them), but a node label value is at most 63."""
 
     @model_validator(mode="after")
     def _api_rules(self) -> NodeSelectorRequirement:
