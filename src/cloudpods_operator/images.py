@@ -29,6 +29,7 @@ from cloudpods_operator.model import (
     OnecloudCluster,
     OnecloudClusterSpec,
     lookup,
+    shorten,
 )
 
 HYPER_IMAGE = "cloudpods"
@@ -62,7 +63,7 @@ def edition_of(cluster: OnecloudCluster) -> Edition:
             return edition
     raise SpecError(
         "metadata.annotations.onecloud.yunion.io/edition",
-        f"unknown edition {raw!r}: expected one of {', '.join(EDITIONS)}",
+        f"Unsupported value: {shorten(raw)}: supported values: {', '.join(EDITIONS)}",
     )
 
 
