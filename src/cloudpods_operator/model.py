@@ -268,18 +268,18 @@ class Toleration(_Model):
 
 _SET_VALUES_RULES = (
     (
-        "self.operator in ['Exists', 'DoesNotExist'] ? !has(self.values) || size(self.values) == 0"
-        " : !(self.operator in ['In', 'NotIn']) || has(self.values) && size(self.values) > 0",
-        "values: must be non-empty with In or NotIn, empty with Exists or DoesNotExist",
+        "self.operator in ['Gt','Lt']"
+        " || (self.operator in ['In','NotIn']) == (has(self.values) && self.values != [])",
+        "values: required with In and NotIn, forbidden with Exists and DoesNotExist",
     ),
 )
 
 
 def _check_values(operator: str, values: list[str] | None) -> None:
     if operator in ("In", "NotIn") and not values:
-        raise ValueError("values must be non-empty when operator is In or NotIn")
+        raise ValueError("values: required with In and NotIn, forbidden with Exists and DoesNotExist")
     if operator in ("Exists", "DoesNotExist") and values:
-        raise ValueError("values must be empty when operator is Exists or DoesNotExist")
+        raise ValueError("values: required with In and NotIn, forbidden with Exists and DoesNotExist")
 
 
 class NodeSelectorRequirement(_Model):
@@ -535,7 +535,8 @@ class DeploymentSpec(_Placement):
 
 
 class ServiceSpec(_Model):
-    """``internalOnly``: ClusterIP, no nodePorts; ``nodePort`` moves the port inside the cluster too."""
+    """``internalOnly``: ClusterIP, no nodePorts; ``nodePort`` (30000-32767, 0 is unset) moves the port
+    inside the cluster too (ovnNorth: its north-db port; south-db stays 32242)."""
 
     internal_only: bool | None = None
     node_port: NodePort | None = None

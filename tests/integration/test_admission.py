@@ -236,3 +236,14 @@ def test_valid_values_pass_model_crd_and_planned_objects(
     objects = [{**o.body, "metadata": {**o.body["metadata"], "namespace": namespace}} for o in plan.objects]
     code, err = _dry_run(kubectl, {"apiVersion": "v1", "kind": "List", "items": objects}, apply=True)
     assert code == 0, f"{case}: a planned object was refused: {err}"
+
+
+ETCD_LIMIT = 1_572_864  # etcd's default --max-request-bytes (1.5 MiB): a CRD must fit in one request
+
+
+def test_the_stored_crd_leaves_room_under_the_etcd_limit(kubectl: Kubectl) -> None:
+    """Typed Kubernetes values in ~50 components make a big schema: keep a tenth of etcd's limit free."""
+    stored = kubectl(
+        "get", "crd", "onecloudclusters.onecloud.yunion.io", "-o", "json", "--show-managed-fields"
+    ).stdout  # fmt: skip
+    assert len(json.dumps(json.loads(stored), separators=(",", ":"))) < 0.9 * ETCD_LIMIT

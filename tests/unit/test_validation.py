@@ -176,13 +176,13 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "In without values",
         {"keystone": {"affinity": _terms({"key": "a", "operator": "In"})}},
         "matchExpressions[0]",
-        "values must be non-empty",
+        "required with In",
     ),
     (
         "Exists with values",
         {"keystone": {"affinity": _terms({"key": "a", "operator": "Exists", "values": ["x"]})}},
         "matchExpressions[0]",
-        "values must be empty",
+        "forbidden with Exists",
     ),
     (
         "Gt not an integer",
