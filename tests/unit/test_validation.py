@@ -308,6 +308,18 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     # images: the kubelet's reading of a repository
     ("UPPER/case", {"imageRepository": "UPPER/case"}, "spec.imageRepository", "image repository"),
     (
+        "image name over 255",
+        {"imageRepository": "r.example.com/" + "p" * 240},
+        "spec.imageRepository",
+        "more than 255 characters",
+    ),
+    (
+        "own image name over 255",
+        {"keystone": {"repository": "r.example.com/" + "p" * 230, "imageName": "n" * 30}},
+        "spec.keystone.repository",
+        "more than 255 characters",
+    ),
+    (
         "Upper path",
         {"keystone": {"repository": "registry.example.com/Yunion"}},
         "spec.keystone.repository",
