@@ -52,8 +52,10 @@ def _structural(node: JSON, defs: dict[str, JSON]) -> JSON:
         return _structural(defs[node["$ref"].rsplit("/", 1)[1]], defs)
     if "anyOf" in node:
         return _any_of(node, defs)
-    if not node or node == {"type": "object"}:
+    if not node:
         return {"x-kubernetes-preserve-unknown-fields": True}
+    if node == {"type": "object"}:
+        return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     out: JSON = {}
     for key, value in node.items():
         if key in _DROP or key == "required":

@@ -25,7 +25,9 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    PlainValidator,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -79,6 +81,21 @@ LabelValue = Annotated[str, Field(pattern=LABEL_VALUE_PATTERN, max_length=63)]
 DNSSubdomain = Annotated[str, Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)]
 AnnotationKey = Annotated[str, Field(pattern=ANNOTATION_KEY_PATTERN, max_length=253)]
 AnnotationValue = Annotated[str, Field(max_length=MAX_ANNOTATION_VALUE)]
+
+
+def _json_object(value: object) -> dict[str, Any]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError("must be of type object")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("must be JSON (no NaN, infinity, dates or binary)") from exc
+    return value
+
+
+FreeJson = Annotated[dict[str, Any], PlainValidator(_json_object), WithJsonSchema({"type": "object"})]
+"""An object kept as written (etcd's pod policy, monitorStack): the CRD preserves it unpruned and unbounded,
+so the model does not bound its strings either; it must only be JSON the API server can store."""
 
 
 def _cel(*rules: tuple[str, str]) -> dict[str, JsonValue]:
@@ -706,8 +723,8 @@ class EtcdSpec(_Model):
     repository: str | None = Field(default=None, pattern=REPOSITORY_PATTERN, max_length=255)
     version: str | None = Field(default=None, pattern=TAG_PATTERN, max_length=128)
     paused: bool | None = None
-    pod: dict[str, JsonValue] | None = None
-    tls: dict[str, JsonValue] | None = Field(default=None, alias="TLS")
+    pod: FreeJson | None = None
+    tls: FreeJson | None = Field(default=None, alias="TLS")
     created_secrets: bool | None = None
     client_node_port: NodePort | None = None
     etcd_backend_quota_size: NonNegativeInt64 | None = None
@@ -756,11 +773,11 @@ class MonitorStackSpec(_Model):
     Accepted and kept as written; the operator plans nothing for it."""
 
     disable: bool = False
-    minio: dict[str, JsonValue] | None = None
-    grafana: dict[str, JsonValue] | None = None
-    loki: dict[str, JsonValue] | None = None
-    prometheus: dict[str, JsonValue] | None = None
-    thanos: dict[str, JsonValue] | None = None
+    minio: FreeJson | None = None
+    grafana: FreeJson | None = None
+    loki: FreeJson | None = None
+    prometheus: FreeJson | None = None
+    thanos: FreeJson | None = None
 
 
 class ServiceType(_Model):

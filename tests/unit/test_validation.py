@@ -333,6 +333,9 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("disable 'true'", {"keystone": {"disable": "true"}}, "spec.keystone.disable", "type boolean"),
     ("disable 1", {"keystone": {"disable": 1}}, "spec.keystone.disable", "type boolean"),
     ("useHTTP 'on'", {"web": {"useHTTP": "on"}}, "spec.web.useHTTP", "type boolean"),
+    # objects kept as written must be JSON the API server can store
+    ("etcd pod a string", {"etcd": {"pod": "x"}}, "spec.etcd.pod", "must be of type object"),
+    ("grafana NaN", {"monitorStack": {"grafana": {"a": float("nan")}}}, "spec.monitorStack.grafana", "JSON"),
     # the CRD's cross-field rule
     (
         "LightEdge with a local VPC",
@@ -439,6 +442,7 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
         {"keystone": {"repository": "", "tag": "", "db_engine": "", "requests": {"cpu": ""}}},
     ),
     ("int64 bound", {"etcd": {"etcdBackendQuotaSize": INT64_MAX}}),
+    ("free JSON is unbounded, as in the CRD", {"monitorStack": {"grafana": {"config": "x" * 5000}}}),
 ]
 
 
