@@ -136,6 +136,8 @@ class ServicePort:
     protocol: Literal["TCP", "UDP"] = "TCP"
     fixed_node_port: int | None = None
     spec_field: str = "service"
+    movable: bool = True
+    """False: a fixed port that no ServiceSpec moves (ovn-north's south-db)."""
     node_port_field: str | None = None
 
 
@@ -1185,7 +1187,12 @@ COMPONENTS: tuple[Component, ...] = (
         ),
         products=products("FELA"),
         feature="localVpc",
-        services=(Service((ServicePort("north-db", 32241, 6641), ServicePort("south-db", 32242, 6642))),),
+        # ``service.nodePort`` moves north-db only: moving both to one number made it unsettable.
+        services=(
+            Service(
+                (ServicePort("north-db", 32241, 6641), ServicePort("south-db", 32242, 6642, movable=False))
+            ),
+        ),
         needs_keystone=False,
     ),
     _service(

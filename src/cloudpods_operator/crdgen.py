@@ -9,13 +9,21 @@ Kubernetes types (affinity, dnsConfig, etcd's pod policy) marked
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import yaml
 
+from cloudpods_operator import catalog
 from cloudpods_operator.kinds import CLUSTER_KIND, GROUP, JSON, VERSION
 from cloudpods_operator.kinds import CLUSTER_PLURAL as PLURAL
-from cloudpods_operator.model import MAX_CLUSTER_NAME, OnecloudClusterSpec, OnecloudClusterStatus
+from cloudpods_operator.model import (
+    ANNOTATION_KEY_PATTERN,
+    MAX_CLUSTER_NAME,
+    QUALIFIED_NAME_PATTERN,
+    OnecloudClusterSpec,
+    OnecloudClusterStatus,
+)
 
 CRD_NAME = f"{PLURAL}.{GROUP}"
 CRD_FILE = f"{CRD_NAME}.yaml"
@@ -23,10 +31,15 @@ CRD_FILE = f"{CRD_NAME}.yaml"
 _DROP = {"title", "default", "additionalProperties", "$defs"}
 
 
-def _empty_allowed(node: JSON) -> JSON:
-    """A string field also admits ``""`` (unset, as the Go operator's defaulting writes it)."""
+def _empty_allowed(node: JSON, required: bool) -> JSON:
+    """An optional string field also admits ``""`` (unset, as the Go operator's defaulting writes it); a
+    required one refuses it, as the model does (``""`` is unset there, and unset is missing)."""
+    if node.get("x-kubernetes-int-or-string") and "pattern" in node:
+        return {**node, "pattern": f"^$|{node['pattern']}"}
     if node.get("type") != "string":
         return node
+    if required:
+        return {**node, "minLength": max(1, node.get("minLength", 1))}
     if "pattern" in node:
         node = {**node, "pattern": f"^$|{node['pattern']}"}
     if "enum" in node and "" not in node["enum"]:
@@ -39,14 +52,21 @@ def _structural(node: JSON, defs: dict[str, JSON]) -> JSON:
         return _structural(defs[node["$ref"].rsplit("/", 1)[1]], defs)
     if "anyOf" in node:
         return _any_of(node, defs)
-    if not node or node == {"type": "object"}:
+    if not node:
         return {"x-kubernetes-preserve-unknown-fields": True}
+    if node == {"type": "object"}:
+        return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     out: JSON = {}
     for key, value in node.items():
         if key in _DROP or key == "required":
             continue
         if key == "properties":
-            out["properties"] = {k: _empty_allowed(_structural(v, defs)) for k, v in value.items()}
+            required = set(node.get("required", ()))
+            out["properties"] = {
+                k: _empty_allowed(_structural(v, defs), k in required) for k, v in value.items()
+            }
+        elif key in ("patternProperties", "propertyNames"):
+            continue
         elif key == "items":
             out["items"] = _structural(value, defs)
         elif key == "const":
@@ -54,6 +74,13 @@ def _structural(node: JSON, defs: dict[str, JSON]) -> JSON:
         else:
             out[key] = value
     extra = node.get("additionalProperties")
+    if "patternProperties" in node:
+        ((key_pattern, extra),) = node["patternProperties"].items()
+        max_key = node.get("propertyNames", {}).get("maxLength", 253)
+        rule = f"self.all(k, k.size() <= {max_key} && k.matches({_cel_string(key_pattern)}))"
+        out.setdefault("x-kubernetes-validations", []).append(
+            {"rule": rule, "message": f"keys: {_KEY_RULES.get(key_pattern, 'must match the pattern')}"}
+        )
     if isinstance(extra, dict):
         inner = _structural(extra, defs)
         if inner.get("x-kubernetes-preserve-unknown-fields"):
@@ -72,15 +99,96 @@ def _any_of(node: JSON, defs: dict[str, JSON]) -> JSON:
     types = {o.get("type") for o in options}
     extra = {k: v for k, v in node.items() if k not in ("anyOf", "title", "default")}
     if types == {"integer", "string"}:
-        return {**extra, "x-kubernetes-int-or-string": True}
+        # controller-gen's form for a Quantity: each member's bounds beside the marker (a pattern only
+        # applies to a string, a minimum to a number).
+        merged: JSON = {}
+        for option in options:
+            merged.update({k: v for k, v in option.items() if k not in ("type", "title")})
+        return {**merged, **extra, "x-kubernetes-int-or-string": True}
     if len(options) != 1:
         raise ValueError(f"cannot express anyOf {node['anyOf']} structurally")
     return {**_structural(options[0], defs), **extra}
 
 
+_KEY_RULES = {
+    QUALIFIED_NAME_PATTERN: "must be qualified names (label keys)",
+    ANNOTATION_KEY_PATTERN: "must be qualified names (annotation keys)",
+}
+_TERSE = {"affinity", "dnsConfig", "tolerations", "requests", "limits", "imagePullSecrets"}
+"""Kubernetes' own types, embedded in every component: the field keeps its description, its insides
+drop theirs (the CRD must stay well under etcd's 1.5 MiB object limit)."""
+
+
+def _terse(node: JSON, inside: bool = False) -> JSON:
+    out: JSON = {}
+    for key, value in node.items():
+        if key == "description" and inside:
+            continue
+        if key == "properties":
+            value = {k: _terse(v, inside or k in _TERSE) for k, v in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            value = _terse(value, inside)
+        out[key] = value
+    return out
+
+
+def _cel_string(text: str) -> str:
+    """A CEL string literal (raw, single-quoted) for a regular expression."""
+    assert "'" not in text
+    return f"r'{text}'"
+
+
+def _moved(key: str, port: catalog.ServicePort) -> str:
+    """CEL for a Service port as rendered: its ServiceSpec's nodePort when set (not 0), else the catalog's."""
+    if not (port.node_port and port.movable):
+        return str(port.port)
+    node = f"self.{key}.{port.spec_field}"
+    return f"(has({node}) && has({node}.nodePort) && {node}.nodePort != 0 ? {node}.nodePort : {port.port})"
+
+
+def service_port_rules() -> list[JSON]:
+    """A Service cannot list one port twice, nodePorts or not (``internalOnly`` drops only the nodePorts):
+    one rule per pair of ports of a catalog Service that the spec can move onto each other. The planner
+    refuses the same (``planner.check_node_ports``) for ``plan`` and the reconciler."""
+    rules: list[JSON] = []
+    for comp in catalog.COMPONENTS:
+        key = comp.own_spec_key
+        for service in comp.services:
+            for a, b in itertools.combinations(service.ports, 2):
+                first, second = _moved(key, a), _moved(key, b)
+                if first.isdigit() and second.isdigit():
+                    continue
+                moved = a if not first.isdigit() else b
+                other = b if moved is a else a
+                rules.append(
+                    {
+                        "rule": f"!has(self.{key}) || {first} != {second}",
+                        "message": f"Duplicate value: {moved.spec_field}.nodePort would give Service "
+                        f"ports {moved.name} and {other.name} the same number",
+                        "fieldPath": f".{key}.{moved.spec_field}.nodePort",
+                    }
+                )
+    return rules
+
+
 def _schema_of(model: type[OnecloudClusterSpec] | type[OnecloudClusterStatus]) -> JSON:
     raw = model.model_json_schema(by_alias=True, mode="validation")
-    return _structural(raw, raw.get("$defs", {}))
+    schema = _terse(_structural(raw, raw.get("$defs", {})))
+    return schema if model is OnecloudClusterSpec else _without_min_length(schema)
+
+
+def _without_min_length(node: JSON) -> JSON:
+    """Status strings are the operator's own, where ``""`` is a value, not unset: no minLength there."""
+    out: JSON = {}
+    for key, value in node.items():
+        if key == "minLength":
+            continue
+        if key == "properties":
+            value = {k: _without_min_length(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            value = _without_min_length(value)
+        out[key] = value
+    return out
 
 
 def build_crd() -> JSON:
@@ -91,6 +199,7 @@ def build_crd() -> JSON:
     """
     spec = _schema_of(OnecloudClusterSpec)
     spec["description"] = "The Cloudpods cluster to run; JSON keys as the reference operator's."
+    spec["x-kubernetes-validations"] = [*spec.get("x-kubernetes-validations", []), *service_port_rules()]
     status = _schema_of(OnecloudClusterStatus)
     status["description"] = "Written by the operator only, through the status subresource."
     root: JSON = {

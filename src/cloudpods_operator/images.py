@@ -29,6 +29,7 @@ from cloudpods_operator.model import (
     OnecloudCluster,
     OnecloudClusterSpec,
     lookup,
+    shorten,
 )
 
 HYPER_IMAGE = "cloudpods"
@@ -62,7 +63,7 @@ def edition_of(cluster: OnecloudCluster) -> Edition:
             return edition
     raise SpecError(
         "metadata.annotations.onecloud.yunion.io/edition",
-        f"unknown edition {raw!r}: expected one of {', '.join(EDITIONS)}",
+        f"Unsupported value: {shorten(raw)}: supported values: {', '.join(EDITIONS)}",
     )
 
 
@@ -98,12 +99,27 @@ def image_for(
 
     ``edition`` comes validated from ``edition_of``; a rule's ``source`` replaces the component's spec.
     """
-    source = source_spec(spec, rule.source or component.spec_key)
+    path = rule.source or component.spec_key
+    source = source_spec(spec, path)
     repository = source.repository or spec.effective_repository
     if rule.fixed:
-        return ImageRef(repository, rule.name, rule.pinned_tag or spec.effective_version)
-    tag = source.tag or rule.pinned_tag or spec.effective_version
-    return ImageRef(repository, source.image_name or _default_name(spec, edition, rule), tag)
+        ref = ImageRef(repository, rule.name, rule.pinned_tag or spec.effective_version)
+    else:
+        tag = source.tag or rule.pinned_tag or spec.effective_version
+        ref = ImageRef(repository, source.image_name or _default_name(spec, edition, rule), tag)
+    name = f"{ref.repository}/{ref.name}"
+    if len(name) > MAX_IMAGE_NAME:
+        field = f"spec.{path}.repository" if source.repository else "spec.imageRepository"
+        raise SpecError(
+            field,
+            f"Too long: the image name {shorten(name)} would be more than {MAX_IMAGE_NAME} characters "
+            "(the kubelet refuses it)",
+        )
+    return ref
+
+
+MAX_IMAGE_NAME = 255
+"""The OCI reference's limit on repository/name (the tag apart): the kubelet refuses a longer one."""
 
 
 def _default_name(spec: OnecloudClusterSpec, edition: Edition, rule: catalog.ImageRule) -> str:

@@ -303,10 +303,9 @@ def _objects(
         if comp.pvc:
             objects.append(DesiredObject(comp.name, _renamed(render.render_pvc(ctx, comp, own), name), True))
         digest = hashlib.sha256(text.encode()).hexdigest()[:16] if text is not None else None
-        template = render.render_pod(ctx, comp, built(resolved), built(inits), placement, name, digest)
-        workload = render.render_workload(
-            ctx, comp, name, template, placement, replicas=_replicas(ctx, comp, placement, observed)
-        )
+        template = render.render_pod(ctx, comp, built(resolved), built(inits), placement, name, digest, zone)
+        replicas = _replicas(ctx, comp, placement, observed)
+        workload = render.render_workload(ctx, comp, name, template, placement, replicas=replicas, zone=zone)
         objects.append(DesiredObject(comp.name, workload))
     services = render.render_services(ctx, comp, own)
     objects.extend(DesiredObject(comp.name, body) for body in services)
@@ -383,22 +382,68 @@ def _cluster_objects(ctx: render.Context, plans: list[ComponentPlan]) -> tuple[D
     return ()
 
 
+@dataclass(frozen=True)
+class _PortUse:
+    """A Service port as planned: the component and port name, the spec path that moves it, whether set."""
+
+    component: str
+    port: str
+    field: str
+    set_by_spec: bool
+
+
+def _port_use(plan: Plan, comp: catalog.Component, service_name: str, port_name: str) -> _PortUse:
+    spec = plan.cluster.spec
+    own = own_spec(spec, comp)
+    for service in comp.services:
+        if service_name != f"{plan.cluster.metadata.name}-{comp.name}{service.suffix}":
+            continue
+        for sp in service.ports:
+            if sp.name != port_name:
+                continue
+            if sp.node_port_field:
+                path, value = f"{comp.own_spec_key}.{sp.node_port_field}", lookup(own, sp.node_port_field)
+            else:
+                path = f"{comp.own_spec_key}.{sp.spec_field}.nodePort"
+                value = lookup(own, f"{sp.spec_field}.nodePort") if sp.movable else None
+            return _PortUse(comp.name, port_name, f"spec.{path}", bool(value))
+    return _PortUse(comp.name, port_name, f"spec.{comp.own_spec_key}", False)
+
+
+def _blamed(here: _PortUse, there: _PortUse) -> tuple[_PortUse, _PortUse]:
+    """(the use to report, the other): the one the spec sets, else the later one."""
+    return (there, here) if there.set_by_spec and not here.set_by_spec else (here, there)
+
+
 def check_node_ports(plan: Plan) -> None:
-    """Two Services asking for one nodePort would fail one by one at the API server: refuse the spec."""
-    seen: dict[int, str] = {}
+    """Two Services asking for one nodePort, or one Service listing a port twice, would be refused by the
+    API server one object at a time: refuse the spec, naming the field the CR sets."""
+    node_ports: dict[int, _PortUse] = {}
     for comp in plan.components:
         if comp.state is State.DISABLED:
             continue
         for obj in comp.objects:
             if obj.kind != "Service":
                 continue
+            ports: dict[int, _PortUse] = {}
             for port in obj.body["spec"].get("ports", []):
+                use = _port_use(plan, comp.component, obj.name, port["name"])
+                if port["port"] in ports:
+                    blamed, other = _blamed(use, ports[port["port"]])
+                    raise SpecError(
+                        blamed.field,
+                        f"Duplicate value: {port['port']}: would give Service ports {blamed.port} and "
+                        f"{other.port} the same number",
+                    )
+                ports[port["port"]] = use
                 node_port = port.get("nodePort")
                 if node_port is None:
                     continue
-                if node_port in seen:
+                if node_port in node_ports:
+                    blamed, other = _blamed(use, node_ports[node_port])
                     raise SpecError(
-                        f"spec.{comp.component.spec_key}.service.nodePort",
-                        f"nodePort {node_port} is already used by {seen[node_port]}",
+                        blamed.field,
+                        f"Invalid value: {node_port}: nodePort already used by {other.component} "
+                        f"({other.field})",
                     )
-                seen[node_port] = comp.name
+                node_ports[node_port] = use

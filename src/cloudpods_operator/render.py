@@ -82,10 +82,19 @@ def selector_labels(cluster_name: str, component: str) -> dict[str, str]:
     }
 
 
-def pod_labels(ctx: Context, comp: catalog.Component) -> dict[str, str]:
+ZONE_LABEL = "zone"  # the reference's key, on its per-zone ConfigMaps
+
+
+def pod_labels(ctx: Context, comp: catalog.Component, zone: str | None = None) -> dict[str, str]:
     """What the workload selects on and its pods carry: exactly the reference's (a selector is immutable,
-    so taking over a workload the Go operator made needs the same one)."""
+    so taking over a workload the Go operator made needs the same one).
+
+    A per-zone agent outside the default zone gets ``app: <agent>-<zone>`` and ``zone: <zone>``, so its
+    Deployment's selector neither equals nor overlaps the default zone's (the reference's are identical)."""
     labels = selector_labels(ctx.name, comp.app_label or comp.name)
+    if zone:
+        labels["app"] = f"{labels['app']}-{zone}"
+        labels[ZONE_LABEL] = zone
     return labels | {label: "" for label in comp.pod_labels} | dict(comp.selector_extra)
 
 
@@ -118,7 +127,7 @@ def _resources(requests: ResourceAmounts | None, limits: ResourceAmounts | None)
         values = {
             k: str(v)
             for k, v in (("cpu", amounts and amounts.cpu), ("memory", amounts and amounts.memory))
-            if v
+            if v is not None and str(v) not in ("", "0")
         }
         if values:
             out[key] = values
@@ -244,11 +253,17 @@ def _tolerations(placement: _Placement) -> list[JSON]:
     return [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in given]
 
 
+def _dumped(model: BaseModel) -> JSON:
+    """A typed Kubernetes value (affinity, dnsConfig) as the user wrote it, nulls left out."""
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
 def _affinity(comp: catalog.Component, placement: _Placement) -> JSON | None:
     """The user's affinity wins; control-plane Deployments otherwise need a controller node."""
-    if placement.affinity and "nodeAffinity" in placement.affinity:
-        return dict(placement.affinity)
-    base: JSON = dict(placement.affinity or {})
+    given: JSON = _dumped(placement.affinity) if placement.affinity else {}
+    if "nodeAffinity" in given:
+        return given
+    base: JSON = given
     if comp.kind is catalog.Kind.DAEMONSET or comp.node_label is None:
         return base or None
     base["nodeAffinity"] = {
@@ -269,12 +284,13 @@ def render_pod(
     placement: _Placement,
     name: str,
     config_hash: str | None = None,
+    zone: str | None = None,
 ) -> JSON:
     """``name`` is the workload's: per-zone agents read their own zone's config and PVC.
 
     ``config_hash`` (a digest of the config file) in the template rolls the pods when their config
     changes, a rotated password included."""
-    template_meta: JSON = {"labels": pod_labels(ctx, comp)}
+    template_meta: JSON = {"labels": pod_labels(ctx, comp, zone)}
     annotations = dict(placement.annotations or {})
     if config_hash:
         annotations[CONFIG_HASH_ANNOTATION] = config_hash
@@ -302,7 +318,7 @@ def render_pod(
         pod["hostPID"] = True
         pod["hostIPC"] = True
     if isinstance(placement, DeploymentSpec) and placement.dns_config:
-        pod["dnsConfig"] = dict(placement.dns_config)
+        pod["dnsConfig"] = _dumped(placement.dns_config)
     elif comp.dns_options:
         pod["dnsConfig"] = {"options": [{"name": k, "value": v} for k, v in comp.dns_options]}
     if placement.image_pull_secrets:
@@ -329,12 +345,13 @@ def render_workload(
     placement: _Placement,
     *,
     replicas: int | None,
+    zone: str | None = None,
 ) -> JSON:
     """Deployment, DaemonSet or StatefulSet around a pod template.
 
     ``replicas`` None leaves the field to other managers (an HPA, ``kubectl scale``)."""
     meta = metadata(ctx, name, comp.name)
-    selector = {"matchLabels": pod_labels(ctx, comp)}
+    selector = {"matchLabels": pod_labels(ctx, comp, zone)}
     spec: JSON = {"selector": selector, "template": template}
     if comp.kind is catalog.Kind.DAEMONSET:
         spec["updateStrategy"] = _daemonset_strategy(comp, placement)
@@ -475,7 +492,7 @@ def _internal_only(own: BaseModel | None, service: catalog.Service) -> bool:
 def service_port(own: BaseModel | None, sp: catalog.ServicePort) -> int:
     """A ServiceSpec's ``nodePort`` moves the in-cluster port too (the reference's habit)."""
     spec = _service_spec(own, sp.spec_field)
-    if sp.node_port and spec is not None and spec.node_port:
+    if sp.node_port and sp.movable and spec is not None and spec.node_port:
         return int(spec.node_port)
     return sp.port
 

@@ -149,18 +149,16 @@ def test_int_or_string_nodes_carry_no_type() -> None:
             assert "type" not in node, path
 
 
-PRESERVE_ALLOWED = re.compile(
-    r"^\.spec\.(?:[A-Za-z0-9]+\.(?:affinity|dnsConfig)|etcd\.(?:pod|TLS)|monitorStack\.[a-z]+)$"
-)
+PRESERVE_ALLOWED = re.compile(r"^\.spec\.(?:etcd\.(?:pod|TLS)|monitorStack\.[a-z]+)$")
 
 
-def test_unknown_fields_are_kept_only_where_kubernetes_types_are_free_form() -> None:
+def test_unknown_fields_are_kept_only_where_the_reference_keeps_free_form_json() -> None:
+    """affinity and dnsConfig are typed (corev1.Affinity, PodDNSConfig): unknown keys there are refused."""
     preserved = [p for p, n in NODES if n.get("x-kubernetes-preserve-unknown-fields")]
     assert [p for p in preserved if not PRESERVE_ALLOWED.match(p)] == []
-    assert {".spec.keystone.affinity", ".spec.regionServer.dnsConfig", ".spec.hostagent.affinity"} <= set(
-        preserved
-    )
     assert {".spec.etcd.pod", ".spec.etcd.TLS", ".spec.monitorStack.grafana"} <= set(preserved)
+    for path in (".spec.keystone.affinity", ".spec.regionServer.dnsConfig", ".spec.hostagent.affinity"):
+        assert "properties" in BY_PATH[path], path
     for path in preserved:
         assert BY_PATH[path].get("type") == "object", path
 

@@ -64,8 +64,11 @@ def domain_component(draw: st.DrawFn) -> str:
 
 @st.composite
 def repositories(draw: st.DrawFn) -> str:
-    domain = ".".join(draw(st.lists(domain_component(), min_size=1, max_size=3)))
-    if draw(st.booleans()):
+    parts = draw(st.lists(domain_component(), min_size=1, max_size=3))
+    port = draw(st.booleans())
+    # docker's rule: a first component with neither a dot nor a port is a path component (lowercase)
+    domain = ".".join(parts) if len(parts) > 1 or port else parts[0].lower()
+    if port:
         domain += f":{draw(st.integers(1, 65535))}"
     path = draw(st.lists(path_component(), max_size=3))
     return "/".join([domain, *path])

@@ -552,7 +552,7 @@ def test_unknown_edition_annotation_is_a_spec_error(raw: str) -> None:
     with pytest.raises(SpecError) as err:
         planner.plan(cluster({}, raw))
     assert err.value.field == "metadata.annotations.onecloud.yunion.io/edition"
-    assert repr(raw) in err.value.reason
+    assert f'"{raw}"' in err.value.reason  # kubectl's quoting: Unsupported value: "EE"
     with pytest.raises(SpecError):
         images.edition_of(cluster({}, raw))
 

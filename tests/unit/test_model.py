@@ -350,7 +350,7 @@ NEGATIVE = [
     ("etcd size", {"etcd": {"size": -1}}),
     ("maxUnavailableCount", {"hostagent": {"maxUnavailableCount": 0}}),
     ("cache_ttl", {"regionDNS": {"cache_ttl": -5}}),
-    ("nodePort 0", {"regionServer": {"service": {"nodePort": 0}}}),
+    ("nodePort below the range", {"regionServer": {"service": {"nodePort": 8080}}}),
     ("nodePort too big", {"regionServer": {"service": {"nodePort": 70000}}}),
 ]
 

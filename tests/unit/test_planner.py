@@ -204,7 +204,8 @@ def test_planned_components_literal(edition: str, product: Product, names: set[s
 
 
 def test_light_edge_runs_without_local_vpc() -> None:
-    for spec in ({"productVersion": "LightEdge"}, {"productVersion": "LightEdge", "disableLocalVpc": False}):
+    """``disableLocalVpc: false`` with LightEdge is refused by the model as by the CRD (test_validation)."""
+    for spec in ({"productVersion": "LightEdge"}, {"productVersion": "LightEdge", "disableLocalVpc": True}):
         plan = plan_for(spec, "ee")
         on = enabled(plan)
         assert not on & {"ovn-north", "vpcagent", "host-ovn-controller"}
