@@ -139,6 +139,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         plan = planner.plan(cluster)
     except SpecError as exc:
         raise InputError(f"{source}: {exc}") from exc
+    except ValidationError as exc:  # a value the model let through but a part built from it refuses
+        raise InputError(f"{source}: {describe_validation_error(exc)}") from None
     if args.output == "json":
         _write(orjson.dumps(_plan_rows(plan), option=orjson.OPT_INDENT_2).decode() + "\n")
     elif args.output == "yaml":

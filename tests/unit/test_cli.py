@@ -142,6 +142,11 @@ BAD_INPUT: list[tuple[str, str, list[str]]] = [
         HEADER + "spec:\n  regionServer:\n    service:\n      nodePort: 30500\n",
         ["nodePort", "30500"],
     ),
+    (
+        "a value only a planned part refuses",  # a pydantic traceback from planner.plan before
+        HEADER + "spec:\n  etcd:\n    disable: true\n    repository: " + "r" * 256 + "\n",
+        ["repository"],
+    ),
     ("no OnecloudCluster", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n", ["OnecloudCluster"]),
     ("empty file", "", ["OnecloudCluster"]),
 ]
