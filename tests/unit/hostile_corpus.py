@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import random
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ from cloudpods_operator import crdgen
 SEED = 17
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hostile"
-HEAD = {
+HEAD: dict[str, Any] = {
     "apiVersion": "onecloud.yunion.io/v1alpha1",
     "kind": "OnecloudCluster",
     "metadata": {"name": "default"},
@@ -97,7 +98,7 @@ def nest(path: tuple[str, ...], value: Any) -> dict[str, Any]:
     return node
 
 
-def cluster(spec: dict[str, Any], **metadata: Any) -> bytes:
+def cluster(spec: Any, **metadata: Any) -> bytes:
     doc = {**HEAD, "metadata": {**HEAD["metadata"], **metadata}, "spec": spec}
     return json.dumps(doc, ensure_ascii=False).encode()
 
@@ -434,8 +435,9 @@ def _targets(
     leaves: list[Leaf], kind: str, rng: random.Random, count: int
 ) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
     """``count`` seeded (component path, field suffix) pairs for a field kind."""
+    pairs: list[tuple[tuple[str, ...], tuple[str, ...]]]
     if kind == "quantity":
-        suffixes = [("requests", "cpu"), ("limits", "memory")]
+        suffixes: list[tuple[str, ...]] = [("requests", "cpu"), ("limits", "memory")]
         pairs = [(p, s) for s in suffixes for p in paths_ending(leaves, s)]
     elif kind == "nodePort":
         pairs = [(p, ("nodePort",)) for p in paths_ending(leaves, ("nodePort",))]
@@ -624,7 +626,7 @@ def yaml_cases() -> Iterator[Case]:
 
 def semantic_cases() -> Iterator[Case]:
     """Cross-field rules, names, and values that are well typed but wrong."""
-    spec_cases: list[tuple[str, dict[str, Any]]] = [
+    spec_cases: list[tuple[str, Any]] = [
         ("lightedge-with-local-vpc", {"productVersion": "LightEdge", "disableLocalVpc": False}),
         (
             "keystone-public-equals-admin",
@@ -668,7 +670,7 @@ def semantic_cases() -> Iterator[Case]:
         ("replicas-float", {"keystone": {"replicas": 7.0}}),
         ("replicas-bool", {"keystone": {"replicas": True}}),
         ("replicas-beyond-int64", {"keystone": {"replicas": 2**64}}),
-        ("spec-is-a-list", []),  # type: ignore[dict-item]
+        ("spec-is-a-list", []),
     ]
     for label, spec in spec_cases:
         yield Case(f"semantic/{label}", "semantic", cluster(spec))
@@ -688,7 +690,7 @@ def semantic_cases() -> Iterator[Case]:
 
 def huge_cases() -> Iterator[Case]:
     big = "x" * 1_000_000
-    for label, spec in [
+    huge: list[tuple[str, dict[str, Any]]] = [
         ("bootstrap-password", {"keystone": {"bootstrapPassword": big}}),
         ("load-balancer-endpoint", {"loadBalancerEndpoint": big}),
         ("dns-domain", {"regionServer": {"dnsDomain": big}}),
@@ -696,7 +698,8 @@ def huge_cases() -> Iterator[Case]:
         ("grafana", {"monitorStack": {"grafana": {"adminPassword": big}}}),
         ("repository", {"regionServer": {"repository": big}}),
         ("version", {"version": big}),
-    ]:
+    ]
+    for label, spec in huge:
         yield Case(f"huge/{label}", "huge", cluster(spec))
 
 
@@ -759,6 +762,8 @@ class PlanResult:
     crash: str | None = None
     doc: dict[str, Any] | None = None
     objects: list[list[str]] | None = None
+    bad_images: list[str] | None = None
+    """``container: image: reason`` for each planned image the container runtime cannot pull."""
 
     @property
     def accepted(self) -> bool:
@@ -783,6 +788,37 @@ class PlanResult:
         if len(lines) != 1 or not lines[0].startswith("error: "):
             return f"not one error line ({len(lines)} lines): {first_line(self.err)}"
         return None
+
+
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_REFERENCE = re.compile(
+    rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*(?::[0-9]+)?/)?{_PATH_PART}(?:/{_PATH_PART})*"
+    r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
+
+
+def kubelet_refuses(image: str) -> str | None:
+    """Why the container runtime cannot pull ``image`` (distribution's ParseNormalizedNamed, written anew
+    from its grammar, not from the model's patterns under test), else None.
+
+    The first component is a registry when it has a ``.`` or ``:``, is ``localhost`` or has uppercase;
+    the rest, the repository, must be lowercase; the whole must match the reference grammar."""
+    first, slash, rest = image.partition("/")
+    has_domain = bool(slash) and (
+        any(c in first for c in ".:") or first == "localhost" or first.lower() != first
+    )
+    remainder = rest if has_domain else image
+    repository = remainder.split("@", 1)[0]
+    if ":" in repository.rsplit("/", 1)[-1]:
+        repository = repository[: repository.rindex(":")]
+    if repository.lower() != repository:
+        return "repository name must be lowercase"
+    if not _REFERENCE.fullmatch(image):
+        return "invalid reference format"
+    if len((first + "/" if has_domain else "") + repository) > 255:
+        return "repository name must not be more than 255 characters"
+    return None
 
 
 def first_line(text: str, limit: int = 160) -> str:
@@ -900,10 +936,22 @@ def _worker(todo: Path, namespace: str, bodies: bool) -> None:
             record["uncaught"] = first_line("".join(traceback.format_exception_only(exc)))
         record["seconds"] = time.perf_counter() - started
         record["err"] = captured_err.getvalue()[:4000].replace(item["path"], "<file>")
-        if bodies and record.get("code") == 0:
+        if record.get("code") == 0:
+            rows = json.loads(captured_out.getvalue())
+            record["bad_images"] = [
+                f"{row['kind']}/{row['name']} {c['name']}: {c['image'][:100]}: {reason}"
+                for row in rows
+                for c in row["containers"]
+                if (reason := kubelet_refuses(c["image"])) is not None
+            ]
+        if bodies:
             data = Path(item["path"]).read_bytes()
-            docs = [d for d in manifests.load(data) if d.get("kind") == "OnecloudCluster"]
-            record["doc"] = docs[0]
+            try:
+                docs = [d for d in manifests.load(data) if d.get("kind") == "OnecloudCluster"]
+            except manifests.ManifestError:  # refused as YAML: kubectl would not send it either
+                docs = []
+            record["doc"] = docs[0] if len(docs) == 1 else None
+        if bodies and record.get("code") == 0:
             plan_cluster = cli.load_cluster(data, item["path"])
             plan_cluster.metadata.namespace = namespace
             objects, new = [], {}

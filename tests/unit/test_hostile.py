@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile_corpus import Case, PlanResult, all_cases, first_line, run_plans, spec_leaves
+from hostile_corpus import Case, PlanResult, all_cases, first_line, kubelet_refuses, run_plans, spec_leaves
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,34 @@ def test_the_valid_set_is_accepted(corpus: list[Case], planned: dict[str, PlanRe
         if c.valid and not planned[c.name].accepted
     ]
     assert not rows, f"plan refused {len(rows)} valid files:\n" + table(rows)
+
+
+def test_no_accepted_file_plans_an_image_the_runtime_refuses(
+    corpus: list[Case], planned: dict[str, PlanResult]
+) -> None:
+    """The API server takes any image string; the kubelet does not (an uppercase repository was rolled out
+    to every workload): every planned image must parse as a container image reference."""
+    rows = [(c.name, "kubelet", bad[0]) for c in corpus if (bad := planned[c.name].bad_images)]
+    assert not rows, f"{len(rows)} accepted files plan images the runtime cannot pull:\n" + table(rows)
+
+
+@pytest.mark.parametrize(
+    ("image", "refused"),
+    [
+        ("registry.cn-beijing.aliyuncs.com/yunionio/region:v3.11.5", None),
+        ("localhost:5000/a/b_c__d-e:1", None),
+        ("region", None),
+        ("UPPER/case", None),  # UPPER is a registry name there (distribution's rule), case is lowercase
+        ("registry.example.com/UPPER/case:v1", "repository name must be lowercase"),
+        ("yunion/UPPER:v1", "repository name must be lowercase"),
+        ("a//b", "invalid reference format"),
+        ("a/b:", "invalid reference format"),
+        ("a/b:" + "t" * 129, "invalid reference format"),
+        ("not an image", "invalid reference format"),
+    ],
+)
+def test_the_image_reference_rule(image: str, refused: str | None) -> None:
+    assert kubelet_refuses(image) == refused
 
 
 SUBPROCESS_CASES = (
