@@ -175,7 +175,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         settings.from_args(args)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    if args.kubeconfig and not Path(args.kubeconfig).is_file():
+    paths = [p for p in (args.kubeconfig or "").split(os.pathsep) if p]  # $KUBECONFIG may list several
+    if paths and not any(Path(p).is_file() for p in paths):
         raise InputError(f"--kubeconfig {args.kubeconfig}: no such file")
     from cloudpods_operator import manager  # late: the shell imports kubernetes_asyncio (~60 MiB)
 
@@ -361,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 1
+    except KeyboardInterrupt:  # Ctrl-C during plan or crd (run handles its signals itself)
+        sys.stderr.write("interrupted\n")
+        return 130
 
 
 def _silence_stdout_after_error() -> None:
