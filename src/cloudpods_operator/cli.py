@@ -10,44 +10,79 @@ import argparse
 import base64
 import binascii
 import logging
+import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 import yaml
 from pydantic import ValidationError
 
-from cloudpods_operator import __version__, clusterconfig, crdgen, credentials, errors, kinds, planner
+from cloudpods_operator import (
+    __version__,
+    clusterconfig,
+    crdgen,
+    credentials,
+    errors,
+    kinds,
+    manifests,
+    planner,
+)
 from cloudpods_operator.errors import SpecError
 from cloudpods_operator.model import OnecloudCluster, describe_validation_error
 
 EXIT_BAD_INPUT = 2
+VALUE_CHARS = 80
+"""A quoted value in an error message is cut to this many characters."""
+MESSAGE_CHARS = 600
+"""An error line is cut to this many characters."""
 
 
 class InputError(Exception):
     """A file the user gave cannot be used; the message is the whole story."""
 
 
-def load_cluster(text: str, source: str) -> OnecloudCluster:
+def load_cluster(data: str | bytes, source: str) -> OnecloudCluster:
     """The one OnecloudCluster in a YAML stream; other kinds are skipped.
 
-    Raises InputError, naming ``source``, for bad YAML, no cluster or several, or a schema violation.
+    Raises InputError, naming ``source``, for YAML the reader refuses (limits: :mod:`manifests`), no
+    cluster or several, or a schema violation.
     """
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{source}:{where} not valid YAML ({getattr(exc, 'problem', exc)})") from exc
-    clusters = [d for d in documents if isinstance(d, dict) and d.get("kind") == "OnecloudCluster"]
+        documents = manifests.load(data.encode() if isinstance(data, str) else data)
+    except manifests.ManifestError as exc:
+        raise InputError(f"{source}: {exc}") from None
+    clusters = [d for d in documents if d.get("kind") == "OnecloudCluster"]
     if len(clusters) != 1:
         raise InputError(f"{source}: expected exactly one OnecloudCluster document, found {len(clusters)}")
     try:
         return OnecloudCluster.model_validate(clusters[0])
     except ValidationError as exc:
-        raise InputError(f"{source}: {describe_validation_error(exc)}") from exc
+        raise InputError(f"{source}: {describe_validation_error(exc)}") from None
+    except RecursionError:  # a value nested below the reader's limit but deep for the model: still one line
+        raise InputError(f"{source}: nested too deeply") from None
+
+
+def _read(path: str) -> bytes:
+    """At most one byte more than :data:`manifests.MAX_BYTES` of a file, or of stdin for ``-``."""
+    limit = manifests.MAX_BYTES + 1
+    if path == "-":
+        raw = getattr(sys.stdin, "buffer", None)  # a test's StringIO has none
+        return raw.read(limit) if raw is not None else sys.stdin.read(limit).encode()
+    with Path(path).open("rb") as stream:
+        return stream.read(limit)
+
+
+def _write(text: str) -> None:
+    """Standard output; a full disk or a closed descriptor is an InputError (a broken pipe stays one)."""
+    try:
+        sys.stdout.write(text)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise InputError(f"cannot write the output ({exc.strerror or exc})") from None
 
 
 def _plan_rows(plan: planner.Plan) -> list[dict[str, Any]]:
@@ -79,14 +114,12 @@ def _print_table(plan: planner.Plan) -> None:
         lines.extend(("", "", "", image) for image in images[1:])
     widths = [max(len(line[i]) for line in lines) for i in range(3)]
     for line in lines:
-        sys.stdout.write(
-            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:3])) + "  " + line[3] + "\n"
-        )
+        _write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:3])) + "  " + line[3] + "\n")
     skipped = [c for c in plan.components if c.state is not planner.State.ENABLED]
     if skipped:
-        sys.stdout.write("\nNot planned:\n")
+        _write("\nNot planned:\n")
         for comp in skipped:
-            sys.stdout.write(f"  {comp.name}: {comp.state.value}, {comp.reason}\n")
+            _write(f"  {comp.name}: {comp.state.value}, {comp.reason}\n")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -96,22 +129,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """
     source = "<stdin>" if args.file == "-" else args.file
     try:
-        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+        data = _read(args.file)
     except OSError as exc:
-        raise InputError(f"{source}: cannot read ({exc.strerror})") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    cluster = load_cluster(text, source)
+        raise InputError(f"{source}: cannot read ({exc.strerror or exc})") from None
+    cluster = load_cluster(data, source)
     if cluster.metadata.namespace is None:
         cluster.metadata.namespace = args.namespace
     try:
         plan = planner.plan(cluster)
     except SpecError as exc:
         raise InputError(f"{source}: {exc}") from exc
+    except ValidationError as exc:  # a value the model let through but a part built from it refuses
+        raise InputError(f"{source}: {describe_validation_error(exc)}") from None
     if args.output == "json":
-        sys.stdout.write(orjson.dumps(_plan_rows(plan), option=orjson.OPT_INDENT_2).decode() + "\n")
+        _write(orjson.dumps(_plan_rows(plan), option=orjson.OPT_INDENT_2).decode() + "\n")
     elif args.output == "yaml":
-        sys.stdout.write(yaml.safe_dump_all([o.body for o in plan.objects], sort_keys=False))
+        _write(yaml.safe_dump_all([o.body for o in plan.objects], sort_keys=False))
     else:
         _print_table(plan)
     return 0
@@ -121,7 +154,7 @@ def cmd_crd(args: argparse.Namespace) -> int:
     """``crd``: print the generated CRD; ``--write`` overwrites both committed copies under ``--root``."""
     text = crdgen.render_yaml()
     if not args.write:
-        sys.stdout.write(text)
+        _write(text)
         return 0
     for path in crdgen.crd_paths(Path(args.root)):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,10 +164,26 @@ def cmd_crd(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``run``: the operator in the foreground until SIGTERM or SIGINT."""
+    """``run``: the operator in the foreground until SIGTERM or SIGINT.
+
+    What stops it from starting (settings that contradict each other, no kubeconfig, a taken port) is an
+    InputError; once it runs, it logs.
+    """
+    from cloudpods_operator import settings  # late, as manager: plan and crd read no run settings
+
+    try:
+        settings.from_args(args)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    paths = [p for p in (args.kubeconfig or "").split(os.pathsep) if p]  # $KUBECONFIG may list several
+    if paths and not any(Path(p).is_file() for p in paths):
+        raise InputError(f"--kubeconfig {args.kubeconfig}: no such file")
     from cloudpods_operator import manager  # late: the shell imports kubernetes_asyncio (~60 MiB)
 
-    return manager.main(args)
+    try:
+        return manager.main(args)
+    except manager.StartupError as exc:
+        raise InputError(str(exc)) from None
 
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -205,13 +254,22 @@ def cmd_export_cluster_config(args: argparse.Namespace) -> int:
             f"note: {where} lacks {len(missing)} password(s) ({shown}); "
             "they are left empty and the Go operator generates them\n"
         )
-    sys.stdout.write(document if args.output == "yaml" else clusterconfig.manifest(name, namespace, document))
+    _write(document if args.output == "yaml" else clusterconfig.manifest(name, namespace, document))
     return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``error:`` line (its subcommands' parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        """One line naming the command, exit 2; ``--help`` shows the usage."""
+        sys.stderr.write(f"error: {self.prog}: {one_line(message)} (see --help)\n")
+        raise SystemExit(EXIT_BAD_INPUT)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand sets ``func``; ``run``'s flags live in ``settings``, next to the fields they fill."""
-    parser = argparse.ArgumentParser(prog="cloudpods-operator", description=__doc__)
+    parser = _Parser(prog="cloudpods-operator", description=__doc__)
     parser.add_argument("--version", action="version", version=f"cloudpods-operator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -249,11 +307,69 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The console script's exit code: 2 with one ``error:`` line for bad input, never a traceback."""
-    args = build_parser().parse_args(argv)
+_LONG_QUOTED = re.compile(f"'[^']{{{VALUE_CHARS},}}'|\"[^\"]{{{VALUE_CHARS},}}\"")
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: control characters become spaces, quoted values over VALUE_CHARS
+    characters are cut (a 10 MB value is not echoed), and the whole stays under MESSAGE_CHARS."""
+    text = "".join(" " if not ch.isprintable() else ch for ch in message)
+
+    def cut(match: re.Match[str]) -> str:
+        quoted = match.group(0)
+        return quoted if len(quoted) <= VALUE_CHARS else quoted[: VALUE_CHARS - 4] + "..." + quoted[0]
+
+    text = _LONG_QUOTED.sub(cut, text)
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 3] + "..."
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's last flush cannot fail too
+    (what the Python documentation recommends for SIGPIPE)."""
     try:
-        return int(args.func(args))
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced (tests) or already gone
+        pass
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise InputError(f"cannot write the output ({exc.strerror or exc})") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script's exit code: 2 with one ``error:`` line for bad input, never a traceback.
+
+    A reader that goes away (``plan | head -1``) ends the command quietly with 1, as Python does on EPIPE;
+    a full disk is an error line.
+    """
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+            code = int(args.func(args))
+        finally:
+            _flush()  # --help too: its SystemExit passes through here
+        return code
     except InputError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        _silence_stdout_after_error()
+        sys.stderr.write(f"error: {one_line(str(exc))}\n")
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        _silence_stdout()
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C during plan or crd (run handles its signals itself)
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+def _silence_stdout_after_error() -> None:
+    """A write that failed left its text in the buffer: drop it, so exiting does not try again."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _silence_stdout()

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 8.0
 
 
+class StartupError(Exception):
+    """The process cannot start (no usable kubeconfig, a taken port); the CLI prints it as one line."""
+
+
 def watch_specs(cfg: settings.Settings) -> list[WatchSpec]:
     """The OnecloudClusters, and every owned kind by the managed-by label, in each watched namespace."""
     namespaces: tuple[str | None, ...] = cfg.namespaces or (None,)
@@ -92,7 +96,12 @@ async def serve_http(cfg: settings.Settings, health: Health, metrics: Metrics) -
     await runner.setup()
     for address in addresses:
         host, _, port = address.rpartition(":")
-        await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
+        try:
+            await web.TCPSite(runner, host or "0.0.0.0", int(port)).start()
+        except (OSError, ValueError) as exc:  # a taken port, an unknown host, not a number
+            await runner.cleanup()
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StartupError(f"cannot serve /healthz /readyz /metrics on {address!r}: {reason}") from None
         log.info("serving /healthz /readyz /metrics on %s", address)
     return runner
 
@@ -187,10 +196,19 @@ class Operator:
 async def run(cfg: settings.Settings) -> int:
     """The whole process: probes, watches, Lease, workers; returns the exit code (1 if the Lease was lost)."""
     metrics = Metrics()
-    kube = await Kube.connect(cfg.kubeconfig, limit=cfg.apply_concurrency + 4)
+    try:
+        kube = await Kube.connect(cfg.kubeconfig, limit=cfg.apply_concurrency + 4)
+    except Exception as exc:  # kubernetes_asyncio's ConfigException, a missing cert file, a bad YAML...
+        first = (str(exc).strip().splitlines() or [""])[0]
+        where = cfg.kubeconfig or "in-cluster config, $KUBECONFIG or ~/.kube/config"
+        raise StartupError(f"no usable kubeconfig ({where}): {type(exc).__name__}: {first}") from None
     kube.counter.on_request = metrics.count_request
     op = Operator(cfg, kube, metrics)
-    runner = await serve_http(cfg, op.health, metrics)
+    try:
+        runner = await serve_http(cfg, op.health, metrics)
+    except StartupError:
+        await kube.close()
+        raise
     elector = _elector(cfg, kube)
     try:
         async with anyio.create_task_group() as root:

@@ -3,17 +3,82 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import math
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
 def _env_bool(name: str, default: bool) -> bool:
-    return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+    """A boolean environment variable; a value that is neither true nor false is an error, not False."""
+    text = os.environ.get(name, str(default)).strip().lower()
+    if text not in _TRUE + _FALSE:
+        raise ValueError(f"${name}: {text[:80]!r} is not a boolean (true/false, 1/0, yes/no, on/off)")
+    return text in _TRUE
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 1 (workers, applies in flight)."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A finite, positive number of seconds."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a positive, finite number of seconds")
+    return value
+
+
+def _log_level(text: str) -> str:
+    """A logging level name known to :mod:`logging`, any case."""
+    if text.strip().upper() not in logging.getLevelNamesMapping():
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not a log level (debug, info, warning, error)")
+    return text.strip()
+
+
+def _address(text: str) -> str:
+    """``host:port`` or ``:port`` to listen on; empty turns the server off."""
+    if not text.strip():
+        return ""
+    _, sep, port = text.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text[:80]!r} is not HOST:PORT or :PORT")
+    return text.strip()
+
+
+def _typed(convert: Callable[[str], Any], env: str) -> Callable[[str], Any]:
+    """``convert``, naming the environment variable a bad default came from (argparse converts string
+    defaults only when the flag is not given, so ``--help`` works whatever the environment holds)."""
+
+    def parse(text: str) -> Any:
+        try:
+            return convert(text)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{exc} (the flag, or ${env})") from None
+
+    parse.__name__ = convert.__name__.strip("_")
+    return parse
 
 
 @dataclass(frozen=True)
@@ -74,60 +139,117 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=_env("WATCH_NAMESPACES", ""),
         help="comma-separated namespaces to watch (default: all) [WATCH_NAMESPACES]",
     )
-    p.add_argument("--workers", type=int, default=int(_env("WORKERS", "8")), help="[WORKERS]")
+    p.add_argument(
+        "--workers", type=_typed(_count, "WORKERS"), default=_env("WORKERS", "8"), help="[WORKERS]"
+    )
     p.add_argument(
         "--apply-concurrency",
-        type=int,
-        default=int(_env("APPLY_CONCURRENCY", "16")),
+        type=_typed(_count, "APPLY_CONCURRENCY"),
+        default=_env("APPLY_CONCURRENCY", "16"),
         help="[APPLY_CONCURRENCY]",
     )
     p.add_argument(
         "--field-manager", default=_env("FIELD_MANAGER", "cloudpods-operator"), help="[FIELD_MANAGER]"
     )
     p.add_argument(
-        "--resync", type=float, default=float(_env("RESYNC_SECONDS", "300")), help="[RESYNC_SECONDS]"
+        "--resync",
+        type=_typed(_seconds, "RESYNC_SECONDS"),
+        default=_env("RESYNC_SECONDS", "300"),
+        help="[RESYNC_SECONDS]",
     )
-    p.add_argument("--log-level", default=_env("LOG_LEVEL", "info"), help="[LOG_LEVEL]")
-    p.add_argument("--log-format", choices=("auto", "json", "text"), default=_env("LOG_FORMAT", "auto"))
-    p.add_argument("--metrics-address", default=_env("METRICS_ADDRESS", ":8080"), help="[METRICS_ADDRESS]")
-    p.add_argument("--health-address", default=_env("HEALTH_ADDRESS", ":8081"), help="[HEALTH_ADDRESS]")
+    p.add_argument(
+        "--log-level",
+        type=_typed(_log_level, "LOG_LEVEL"),
+        default=_env("LOG_LEVEL", "info"),
+        help="[LOG_LEVEL]",
+    )
+    p.add_argument(
+        "--log-format",
+        type=_typed(_choice("auto", "json", "text"), "LOG_FORMAT"),
+        default=_env("LOG_FORMAT", "auto"),
+        help="auto, json or text [LOG_FORMAT]",
+    )
+    p.add_argument(
+        "--metrics-address",
+        type=_typed(_address, "METRICS_ADDRESS"),
+        default=_env("METRICS_ADDRESS", ":8080"),
+        help="[METRICS_ADDRESS]",
+    )
+    p.add_argument(
+        "--health-address",
+        type=_typed(_address, "HEALTH_ADDRESS"),
+        default=_env("HEALTH_ADDRESS", ":8081"),
+        help="[HEALTH_ADDRESS]",
+    )
     p.add_argument(
         "--leader-elect",
         action=argparse.BooleanOptionalAction,
-        default=_env_bool("LEADER_ELECT", False),
+        default=_env_bool_or_none("LEADER_ELECT", False),
         help="[LEADER_ELECT]",
     )
     p.add_argument("--lease-name", default=_env("LEASE_NAME", "cloudpods-operator"))
     p.add_argument("--lease-namespace", default=_env("POD_NAMESPACE", "default"), help="[POD_NAMESPACE]")
-    p.add_argument("--lease-duration", type=float, default=float(_env("LEASE_DURATION", "15")))
-    p.add_argument("--renew-deadline", type=float, default=float(_env("RENEW_DEADLINE", "10")))
-    p.add_argument("--retry-period", type=float, default=float(_env("RETRY_PERIOD", "2")))
+    for flag, env, default in (
+        ("--lease-duration", "LEASE_DURATION", "15"),
+        ("--renew-deadline", "RENEW_DEADLINE", "10"),
+        ("--retry-period", "RETRY_PERIOD", "2"),
+    ):
+        p.add_argument(flag, type=_typed(_seconds, env), default=_env(env, default), help=f"[{env}]")
     p.add_argument("--identity", default=_env("POD_NAME", socket.gethostname()), help="[POD_NAME]")
     p.add_argument(
         "--mysql-address",
         default=_env("MYSQL_ADDRESS", ""),
-        type=parse_address,
+        type=_typed(_from_value_error(parse_address), "MYSQL_ADDRESS"),
         help="HOST:PORT of MySQL for every cluster, instead of spec.mysql.host and port [MYSQL_ADDRESS]",
     )
     p.add_argument(
         "--manage-databases",
         action=argparse.BooleanOptionalAction,
-        default=_env_bool("MANAGE_DATABASES", True),
+        default=_env_bool_or_none("MANAGE_DATABASES", True),
         help="create databases, users and grants where spec.mysql.host is set [MANAGE_DATABASES]",
     )
     p.add_argument(
         "--keystone-url",
         default=_env("KEYSTONE_URL", ""),
-        type=parse_keystone_url,
+        type=_typed(_from_value_error(parse_keystone_url), "KEYSTONE_URL"),
         help="keystone v3 URL for every cluster instead of https://<cluster>-keystone.<namespace>.svc:30357/v3;"
         " 'none' turns registration off [KEYSTONE_URL]",
     )
     p.add_argument(
         "--keystone-recheck",
-        type=float,
-        default=float(_env("KEYSTONE_RECHECK_SECONDS", "300")),
+        type=_typed(_seconds, "KEYSTONE_RECHECK_SECONDS"),
+        default=_env("KEYSTONE_RECHECK_SECONDS", "300"),
         help="seconds an unchanged registration is not read again [KEYSTONE_RECHECK_SECONDS]",
     )
+
+
+def _env_bool_or_none(name: str, default: bool) -> bool | None:
+    """A boolean flag's default from the environment; None (checked in :func:`from_args`) when it is not
+    a boolean, so that building the parser, and ``--help``, never fail on the environment."""
+    try:
+        return _env_bool(name, default)
+    except ValueError:
+        return None
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def choice(text: str) -> str:
+        if text.strip() not in allowed:
+            raise argparse.ArgumentTypeError(f"{text[:80]!r} is not one of {', '.join(allowed)}")
+        return text.strip()
+
+    return choice
+
+
+def _from_value_error(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
 
 
 def parse_keystone_url(text: str) -> str | None:
@@ -153,12 +275,24 @@ def parse_address(text: str) -> tuple[str, int] | None:
 
 
 def from_args(args: argparse.Namespace) -> Settings:
-    """Settings from parsed ``run`` flags: namespaces split on commas, worker and apply counts at least 1."""
+    """Settings from parsed ``run`` flags: namespaces split on commas, worker and apply counts at least 1.
+
+    ValueError, one line, for what argparse cannot check alone: a boolean environment variable that is
+    not a boolean, and Lease timings out of order (client-go refuses the same).
+    """
+    for flag, env in (("leader_elect", "LEADER_ELECT"), ("manage_databases", "MANAGE_DATABASES")):
+        if getattr(args, flag) is None:
+            _env_bool(env, False)  # raises the message
+    if args.leader_elect and not args.lease_duration > args.renew_deadline > args.retry_period:
+        raise ValueError(
+            f"--lease-duration ({args.lease_duration:g}) must exceed --renew-deadline "
+            f"({args.renew_deadline:g}), which must exceed --retry-period ({args.retry_period:g})"
+        )
     return Settings(
         kubeconfig=args.kubeconfig,
         namespaces=tuple(n.strip() for n in args.namespaces.split(",") if n.strip()),
-        workers=max(1, args.workers),
-        apply_concurrency=max(1, args.apply_concurrency),
+        workers=args.workers,
+        apply_concurrency=args.apply_concurrency,
         field_manager=args.field_manager,
         resync_seconds=args.resync,
         log_level=args.log_level,

@@ -40,6 +40,7 @@ CORE = (
     "keystonecatalog",
     "takeover",
     "outcome",
+    "manifests",
 )
 FOREIGN = (
     "aiohttp",

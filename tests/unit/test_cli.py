@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +142,11 @@ BAD_INPUT: list[tuple[str, str, list[str]]] = [
         HEADER + "spec:\n  regionServer:\n    service:\n      nodePort: 30500\n",
         ["nodePort", "30500"],
     ),
+    (
+        "a value only a planned part refuses",  # a pydantic traceback from planner.plan before
+        HEADER + "spec:\n  etcd:\n    disable: true\n    repository: " + "r" * 256 + "\n",
+        ["repository"],
+    ),
     ("no OnecloudCluster", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n", ["OnecloudCluster"]),
     ("empty file", "", ["OnecloudCluster"]),
 ]
@@ -222,3 +232,178 @@ def test_mysql_address_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings.add_run_arguments(parser)
     from_env = settings.from_args(parser.parse_args([]))
     assert (from_env.mysql_address, from_env.manage_databases) == (("db.example.com", 3306), False)
+
+
+# ---- every error is one line, in a real process: pipes, disks, environment, kubeconfig, ports ------------
+
+CLI = [sys.executable, "-c", "import sys; from cloudpods_operator.cli import main; sys.exit(main())"]
+_RUN_ENV_NAMES = ("KUBECONFIG", "WORKERS", "LEADER_ELECT", "METRICS_ADDRESS", "HEALTH_ADDRESS", "LOG_LEVEL")
+
+
+def cli_process(
+    *argv: str, env: dict[str, str] | None = None, stdout: int | None = subprocess.PIPE, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it, with a clean environment plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if k not in _RUN_ENV_NAMES}
+    return subprocess.run(
+        [*CLI, *argv],
+        env={**base, **(env or {})},
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def assert_one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> None:
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_a_closed_pipe_ends_plan_quietly() -> None:
+    """``plan | head -1``: the reader is gone before plan writes; exit 1 as Python on EPIPE, nothing else."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = cli_process("plan", "-f", str(EXAMPLE), "-o", "yaml", stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (1, "")
+
+
+@pytest.mark.parametrize(
+    "argv", [["plan", "-f", str(EXAMPLE), "-o", "yaml"], ["plan", "-f", str(EXAMPLE)], ["crd"]]
+)
+def test_a_full_disk_is_one_error_line(argv: list[str]) -> None:
+    with open("/dev/full", "w") as full:
+        done = cli_process(*argv, stdout=full.fileno())
+    assert_one_error_line(done, "cannot write the output", "No space left on device")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"]])
+def test_help_works_whatever_the_environment(argv: list[str]) -> None:
+    done = cli_process(*argv, env={"WORKERS": "abc", "LEADER_ELECT": "maybe", "RESYNC_SECONDS": "soon"})
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("usage: cloudpods-operator")
+
+
+BAD_RUN_SETTINGS: list[tuple[str, dict[str, str], list[str], list[str]]] = [
+    ("WORKERS=abc", {"WORKERS": "abc"}, [], ["--workers", "'abc'", "$WORKERS"]),
+    ("WORKERS=0", {"WORKERS": "0"}, [], ["--workers", "below 1"]),
+    ("APPLY_CONCURRENCY=1.5", {"APPLY_CONCURRENCY": "1.5"}, [], ["$APPLY_CONCURRENCY"]),
+    ("RESYNC_SECONDS=nan", {"RESYNC_SECONDS": "nan"}, [], ["$RESYNC_SECONDS", "finite"]),
+    ("LEASE_DURATION=-1", {"LEASE_DURATION": "-1"}, [], ["$LEASE_DURATION"]),
+    ("LOG_LEVEL=loud", {"LOG_LEVEL": "loud"}, [], ["$LOG_LEVEL", "'loud'"]),
+    ("LOG_FORMAT=xml", {"LOG_FORMAT": "xml"}, [], ["$LOG_FORMAT"]),
+    ("LEADER_ELECT=maybe", {"LEADER_ELECT": "maybe"}, [], ["$LEADER_ELECT", "'maybe'"]),
+    ("MANAGE_DATABASES=2", {"MANAGE_DATABASES": "2"}, [], ["$MANAGE_DATABASES"]),
+    ("METRICS_ADDRESS=8080", {"METRICS_ADDRESS": "8080"}, [], ["$METRICS_ADDRESS"]),
+    ("MYSQL_ADDRESS=db", {"MYSQL_ADDRESS": "db"}, [], ["$MYSQL_ADDRESS", "HOST:PORT"]),
+    ("KEYSTONE_URL=ftp://x", {"KEYSTONE_URL": "ftp://x"}, [], ["$KEYSTONE_URL"]),
+    ("a long value is cut", {"WORKERS": "x" * 100_000}, [], ["$WORKERS", "..."]),
+    ("--workers x", {}, ["--workers", "x"], ["--workers"]),
+    ("an unknown flag", {}, ["--frobnicate"], ["--frobnicate"]),
+    (
+        "lease timings out of order",
+        {},
+        ["--leader-elect", "--lease-duration", "5", "--renew-deadline", "10"],
+        ["--lease-duration", "--renew-deadline"],
+    ),
+    ("a missing kubeconfig", {}, ["--kubeconfig", "/nonexistent"], ["/nonexistent", "no such file"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "needles"), [b[1:] for b in BAD_RUN_SETTINGS], ids=[b[0] for b in BAD_RUN_SETTINGS]
+)
+def test_bad_run_settings_are_one_error_line(
+    env: dict[str, str], argv: list[str], needles: list[str]
+) -> None:
+    done = cli_process("run", *argv, env=env)
+    assert_one_error_line(done, *needles)
+    assert len(done.stderr) < 700
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("", "no usable kubeconfig"),
+        ("apiVersion: v1\nkind: Config\n", "no usable kubeconfig"),
+        ("[", "ParserError"),
+    ],
+    ids=["empty", "no current-context", "not YAML"],
+)
+def test_an_unusable_kubeconfig_is_one_error_line(tmp_path: Path, content: str, needle: str) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(content)
+    done = cli_process(
+        "run", "--kubeconfig", str(kubeconfig), "--health-address", "", "--metrics-address", ""
+    )
+    assert_one_error_line(done, str(kubeconfig), needle)
+
+
+DEAD_SERVER_KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+
+
+def test_a_taken_port_is_one_error_line(tmp_path: Path) -> None:
+    """A second operator while another holds the metrics port: one line naming the address, exit 2.
+
+    Loading a kubeconfig dials nothing, and the probes start before any request: no API server is needed.
+    """
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(DEAD_SERVER_KUBECONFIG)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        address = f"127.0.0.1:{holder.getsockname()[1]}"
+        done = cli_process(
+            "run",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--metrics-address",
+            address,
+            "--health-address",
+            "",
+            timeout=30,
+        )
+    assert_one_error_line(done, address, "address already in use")
+
+
+def test_an_alias_bomb_is_refused_at_once_in_a_process(tmp_path: Path) -> None:
+    """The 570-byte bomb of the issue (9 levels of 10 aliases under keystone.affinity) ran for minutes."""
+    levels = ["a0: &a0 [" + ", ".join(["x"] * 10) + "]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text(HEADER + "spec:\n  keystone:\n    affinity:\n" + "".join(f"      {x}\n" for x in levels))
+    assert len(path.read_bytes()) < 1024
+    started = time.monotonic()
+    done = cli_process("plan", "-f", str(path), "-o", "yaml", timeout=30)
+    assert_one_error_line(done, "aliases expand")
+    assert time.monotonic() - started < 10
+
+
+def test_deep_nesting_is_one_error_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text(HEADER + "spec:\n  keystone:\n    affinity: " + "{a: " * 500 + "1" + "}" * 500 + "\n")
+    code, out, err = run(capsys, "plan", "-f", str(path))
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [f"error: {path}: line 7: nested deeper than 64 levels"]
+
+
+def test_a_huge_value_is_not_echoed(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text(HEADER + f"spec:\n  version: '{'@' * 1_000_000}'\n")
+    code, _, err = run(capsys, "plan", "-f", str(path))
+    assert code == 2
+    assert len(err.splitlines()) == 1 and len(err) < 700, err[:1000]
+    assert "spec.version" in err

@@ -459,4 +459,5 @@ def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[s
         cli.main(argv)
     assert caught.value.code == 2
     err = capsys.readouterr().err
-    assert err.splitlines()[-1].startswith("cloudpods-operator export-cluster-config: error: ")
+    lines = err.splitlines()  # one line, as every CLI error (cli._Parser)
+    assert len(lines) == 1 and lines[0].startswith("error: cloudpods-operator export-cluster-config: "), err
