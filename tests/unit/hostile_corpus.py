@@ -407,6 +407,17 @@ def paths_ending(leaves: list[Leaf], suffix: tuple[str, ...]) -> list[tuple[str,
     return sorted({leaf.path[: -len(suffix)] for leaf in leaves if leaf.path[-len(suffix) :] == suffix})
 
 
+def paths_with(leaves: list[Leaf], field: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The component paths that have ``field``, a leaf or a typed object (affinity's leaves lie below it)."""
+    found = set()
+    for leaf in leaves:
+        for i in range(len(leaf.path) - len(field) + 1):
+            if leaf.path[i : i + len(field)] == field:
+                found.add(leaf.path[:i])
+                break
+    return sorted(found)
+
+
 def _enabled(path: tuple[str, ...]) -> dict[str, Any]:
     """Optional components are disabled by default: a bad value there must still be seen."""
     has_disable = any(leaf.path == (*path, "disable") for leaf in spec_leaves())
@@ -448,7 +459,7 @@ def _targets(
         pairs = [((), ("customZones",))] + [(p, ("zones",)) for p in paths_ending(leaves, ("zones",))]
     else:
         suffix = _FIELD_OF[kind]
-        pairs = [(p, suffix) for p in paths_ending(leaves, suffix)]
+        pairs = [(p, suffix) for p in paths_with(leaves, suffix)]
     pairs = [p for p in pairs if p[0] or kind in ("zones", "repository", "tag")]
     if kind in ("repository", "tag"):  # the spec-wide ones too
         pairs.append(((), ("imageRepository",) if kind == "repository" else ("version",)))
