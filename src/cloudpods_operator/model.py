@@ -185,8 +185,16 @@ class _Model(BaseModel):
     @classmethod
     def _empty_is_unset(cls, data: Any) -> Any:
         if cls._EMPTY_IS_UNSET and isinstance(data, dict):
-            return {k: v for k, v in data.items() if v != ""}
+            return {k: _integral(v) for k, v in data.items() if v != ""}
         return data
+
+
+def _integral(value: Any) -> Any:
+    """``7.0`` as ``7``: the API server's JSON decoding reads an integral number as an integer, so the
+    CRD admits it where an integer is wanted (the model has no float field); ``7.5`` stays refused."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
 
 
 def _quantity_field(description: str | None = None) -> Any:

@@ -206,7 +206,9 @@ def test_the_valid_set_passes_every_stage(verdicts: Verdicts) -> None:
 
 
 def test_the_sweep_reaches_the_api_server(verdicts: Verdicts) -> None:
-    """Not vacuous: hundreds of files accepted, their objects and the CRs actually sent."""
-    assert sum(r.accepted for r in verdicts.planned.values()) >= 100
+    """Not vacuous: the files plan accepts (the valid set and the hostile ones it rightly lets through) and
+    every CR were actually sent; with the model as strict as the CRD, most hostile files stop at plan."""
+    accepted = sum(r.accepted for r in verdicts.planned.values())
+    assert accepted >= sum(c.valid for c in verdicts.cases) >= 30
     assert len(verdicts.dry_run) >= 100
     assert len(verdicts.crd) >= 500
