@@ -13,8 +13,9 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import orjson
 import yaml
@@ -34,6 +35,7 @@ from cloudpods_operator.errors import SpecError
 from cloudpods_operator.model import OnecloudCluster, describe_validation_error
 
 EXIT_BAD_INPUT = 2
+T = TypeVar("T")
 VALUE_CHARS = 80
 """A quoted value in an error message is cut to this many characters."""
 MESSAGE_CHARS = 600
@@ -228,17 +230,9 @@ def cmd_export_cluster_config(args: argparse.Namespace) -> int:
     import anyio  # late: the other commands need no async runtime
 
     where = f"Secret {namespace}/{credentials.secret_name(name)}"
-    try:
-        raw = anyio.run(_read_secret, args.kubeconfig, namespace, credentials.secret_name(name))
-    except errors.NotFound:
-        raise InputError(f"{where}: not found") from None
-    except errors.OperatorError as exc:
-        raise InputError(f"{where}: {exc}") from None
-    except Exception as exc:  # loading the kubeconfig: kubernetes_asyncio's ConfigException, OSError, ...
-        if type(exc).__name__ == "ConfigException":
-            hint = "no usable kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) nor in-cluster config"
-            raise InputError(f"{hint}: {exc}") from None
-        raise InputError(f"{where}: cannot reach the API server ({type(exc).__name__}: {exc})") from None
+    raw = _against_the_api(
+        where, lambda: anyio.run(_read_secret, args.kubeconfig, namespace, credentials.secret_name(name))
+    )
     try:
         secrets = {key: base64.b64decode(value, validate=True).decode() for key, value in raw.items()}
     except (binascii.Error, UnicodeDecodeError, TypeError) as exc:
@@ -256,6 +250,76 @@ def cmd_export_cluster_config(args: argparse.Namespace) -> int:
         )
     _write(document if args.output == "yaml" else clusterconfig.manifest(name, namespace, document))
     return 0
+
+
+def _against_the_api(where: str, call: Callable[[], T]) -> T:
+    """``call()``, with API and kubeconfig trouble as one InputError line naming ``where``."""
+    try:
+        return call()
+    except errors.NotFound:
+        raise InputError(f"{where}: not found") from None
+    except errors.SpecError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    except errors.OperatorError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    except Exception as exc:  # loading the kubeconfig: kubernetes_asyncio's ConfigException, OSError, ...
+        if type(exc).__name__ == "ConfigException":
+            hint = "no usable kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) nor in-cluster config"
+            raise InputError(f"{hint}: {exc}") from None
+        raise InputError(f"{where}: cannot reach the API server ({type(exc).__name__}: {exc})") from None
+
+
+async def _live_diff(
+    kubeconfig: str | None, file_cluster: OnecloudCluster | None, ref: tuple[str, str], field_manager: str
+) -> Any:
+    from cloudpods_operator import livediff  # late, as in cmd_run: plan and crd need no client
+    from cloudpods_operator.kube.client import Kube
+
+    logging.getLogger("kubernetes_asyncio").setLevel(logging.ERROR)
+    kube = await Kube.connect(kubeconfig)
+    try:
+        cluster = file_cluster
+        if cluster is None:
+            raw = await kube.get(kinds.RESOURCES[kinds.CLUSTER_KIND], *ref)
+            try:
+                cluster = OnecloudCluster.model_validate({k: v for k, v in raw.items() if k != "status"})
+            except ValidationError as exc:
+                raise InputError(f"{ref[0]}/{ref[1]}: {describe_validation_error(exc)}") from None
+        return await livediff.compute(kube, cluster, field_manager=field_manager)
+    finally:
+        await kube.close()
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """``diff``: what applying a cluster file (or, with ``--cluster``, the live CR's own spec) would change
+    on the live cluster, found by server-side dry runs: nothing is written. Exit 0 for no change, 1 for
+    changes, 2 for an error, as ``kubectl diff``."""
+    if (args.file is None) == (args.cluster is None):
+        raise InputError("diff: give -f FILE or --cluster NAMESPACE/NAME (one of them)")
+    if args.kubeconfig and not Path(args.kubeconfig).is_file():
+        raise InputError(f"--kubeconfig {args.kubeconfig}: no such file")
+    file_cluster = None
+    if args.file is not None:
+        source = "<stdin>" if args.file == "-" else args.file
+        try:
+            file_cluster = load_cluster(_read(args.file), source)
+        except OSError as exc:
+            raise InputError(f"{source}: cannot read ({exc.strerror})") from None
+        if file_cluster.metadata.namespace is None:
+            file_cluster.metadata.namespace = args.namespace
+        ref = (file_cluster.metadata.namespace, file_cluster.metadata.name)
+    else:
+        ref = cluster_ref(args.cluster)
+    import anyio  # late: the other commands need no async runtime
+
+    from cloudpods_operator import livediff
+
+    where = f"OnecloudCluster {ref[0]}/{ref[1]}"
+    report: livediff.Report = _against_the_api(
+        where, lambda: anyio.run(_live_diff, args.kubeconfig, file_cluster, ref, args.field_manager)
+    )
+    _write(livediff.render(report))
+    return 1 if report.changed else 0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -278,6 +342,26 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
     plan.add_argument("-n", "--namespace", default="default", help="namespace when the file names none")
     plan.set_defaults(func=cmd_plan)
+
+    diff = sub.add_parser(
+        "diff",
+        help="show what a cluster file would change on the live cluster (a server-side dry run)",
+        description=(
+            "Plan the cluster as the operator would, from the live state, and send every object as a "
+            "server-side apply dry run under the operator's field manager. Prints each change as a unified "
+            "diff (Secret values masked), created and pruned objects, and which workloads would roll. "
+            "Exit 0: no change; 1: changes; 2: error (as kubectl diff)."
+        ),
+    )
+    source = diff.add_mutually_exclusive_group()
+    source.add_argument("-f", "--file", help="OnecloudCluster YAML, or - for stdin")
+    source.add_argument("--cluster", metavar="NAMESPACE/NAME", help="the live OnecloudCluster's own spec")
+    diff.add_argument("-n", "--namespace", default="default", help="namespace when the file names none")
+    diff.add_argument("--kubeconfig", help="default: in-cluster config, then $KUBECONFIG or ~/.kube/config")
+    diff.add_argument(
+        "--field-manager", default="cloudpods-operator", help="the operator's (default: %(default)s)"
+    )
+    diff.set_defaults(func=cmd_diff)
 
     crd = sub.add_parser("crd", help="print the CRD generated from the model")
     crd.add_argument("--write", action="store_true", help="write crd/ and the chart's crds/ instead")

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from cloudpods_operator import kinds, livediff, planner
 from cloudpods_operator.kube.client import Kube
@@ -41,7 +46,7 @@ async def _diff(kube: ClusterUnderTest, doc: dict[str, Any]) -> livediff.Report:
 
 
 async def test_diff_lists_what_a_bump_or_a_disable_would_do_and_writes_nothing(
-    cloud: Cloud, kube: ClusterUnderTest
+    cloud: Cloud, kube: ClusterUnderTest, tmp_path: Path
 ) -> None:
     cloud.apply()
     cloud.wait_ready()
@@ -71,5 +76,43 @@ async def test_diff_lists_what_a_bump_or_a_disable_would_do_and_writes_nothing(
     pruned = {f"{o.kind}/{o.name}" for o in gone.objects if o.action == "pruned"}
     assert pruned and pruned <= webconsole, livediff.render(gone)
     assert "Deployment/default-webconsole" in pruned
+
+    # the command line, as users run it: kubectl diff's exit codes
+    for name, doc, code in (("same", current, 0), ("bumped", bumped, 1)):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(doc))
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "cloudpods-operator"),
+                "diff",
+                "-f",
+                str(path),
+                "--kubeconfig",
+                str(kube.kubeconfig),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == code, done.stdout[-2000:] + done.stderr
+    assert "Deployment/default-region" in done.stdout.splitlines()[-1], done.stdout[-2000:]  # would roll: ...
+    live = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cloudpods-operator"),
+            "diff",
+            "--cluster",
+            f"{cloud.namespace}/default",
+            "--kubeconfig",
+            str(kube.kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (live.returncode, live.stdout.splitlines()[-1]) == (0, "would roll: nothing"), (
+        live.stdout + live.stderr
+    )
 
     assert _versions(cloud) == before, "a diff wrote to the API server"
