@@ -35,6 +35,11 @@ def _templates(plan: planner.Plan) -> dict[str, Any]:
     }
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    script = str(Path(sys.executable).parent / "cloudpods-operator")
+    return subprocess.run([script, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
 async def _diff(kube: ClusterUnderTest, doc: dict[str, Any]) -> livediff.Report:
     client = await Kube.connect(str(kube.kubeconfig))
     try:
@@ -78,39 +83,14 @@ async def test_diff_lists_what_a_bump_or_a_disable_would_do_and_writes_nothing(
     assert "Deployment/default-webconsole" in pruned
 
     # the command line, as users run it: kubectl diff's exit codes
+    config = str(kube.kubeconfig)
     for name, doc, code in (("same", current, 0), ("bumped", bumped, 1)):
         path = tmp_path / f"{name}.yaml"
         path.write_text(yaml.safe_dump(doc))
-        done = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "cloudpods-operator"),
-                "diff",
-                "-f",
-                str(path),
-                "--kubeconfig",
-                str(kube.kubeconfig),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = _cli("diff", "-f", str(path), "--kubeconfig", config)
         assert done.returncode == code, done.stdout[-2000:] + done.stderr
     assert "Deployment/default-region" in done.stdout.splitlines()[-1], done.stdout[-2000:]  # would roll: ...
-    live = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "cloudpods-operator"),
-            "diff",
-            "--cluster",
-            f"{cloud.namespace}/default",
-            "--kubeconfig",
-            str(kube.kubeconfig),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    live = _cli("diff", "--cluster", f"{cloud.namespace}/default", "--kubeconfig", config)
     assert (live.returncode, live.stdout.splitlines()[-1]) == (0, "would roll: nothing"), (
         live.stdout + live.stderr
     )
