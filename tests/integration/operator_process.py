@@ -13,15 +13,16 @@ from pathlib import Path
 
 from .helpers import WaitTimeout, free_port, wait_for
 
-STARTED: list[subprocess.Popen[bytes]] = []
-"""Every operator process a test started: the session kills leftovers, so none outlives the cluster."""
+STARTED: list[OperatorProcess] = []
+"""Every operator process a test started, in order: the session kills leftovers, so none outlives the
+cluster, and a failed test's report shows the logs of those it started (conftest.py)."""
 
 
 def kill_leftovers() -> None:
-    for proc in STARTED:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    for op in STARTED:
+        if op.proc is not None and op.proc.poll() is None:
+            op.proc.kill()
+            op.proc.wait(10)
     STARTED.clear()
 
 
@@ -76,7 +77,7 @@ class OperatorProcess:
                 stderr=subprocess.STDOUT,
                 env={**self._defaults, **os.environ, **self.env},
             )
-        STARTED.append(self.proc)
+        STARTED.append(self)
         if wait_ready:
             self.wait_ready(timeout)
         return self
@@ -125,6 +126,10 @@ class OperatorProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 80) -> str:
+        """The last ``lines`` lines of the log (a failed test's report shows them)."""
+        return "\n".join(self.logs().splitlines()[-lines:])
 
     def terminate(self, timeout: float = 15.0) -> int:
         """SIGTERM and wait; returns the exit code."""
