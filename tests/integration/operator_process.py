@@ -30,7 +30,8 @@ def kill_leftovers() -> None:
 class OperatorProcess:
     """One `cloudpods-operator run` child process on free local ports, logging JSON to `log_path`.
 
-    Tests run it with ``--resync 5``; `metric` reads its /metrics, `terminate` sends SIGTERM, `kill` SIGKILL.
+    Tests run it with ``--resync 5``; `metric` reads its /metrics, `terminate` sends SIGTERM, `freeze`
+    SIGSTOP, `kill` SIGKILL.
     """
 
     kubeconfig: Path
@@ -137,6 +138,11 @@ class OperatorProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process does nothing more until it is killed (or sent SIGCONT)."""
+        assert self.proc is not None and self.proc.poll() is None
+        self.proc.send_signal(signal.SIGSTOP)
 
     def kill(self) -> None:
         assert self.proc is not None
