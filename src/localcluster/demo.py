@@ -668,7 +668,7 @@ def run(timeout: float) -> int:
         f"  kubectl edit oc -n {CLUSTER_NAMESPACE} {obj['metadata']['name']}\n"
         f"  cloudpods-operator plan -f {_relative(example)}\n"
         "  python -m localcluster.demo --stop      # stop the operator, MariaDB and Keystone\n"
-        "  make cluster-down                       # stop the local control plane\n"
+        "  make cluster-down                       # stop all three and the local control plane\n"
         f"\nThe operator keeps running in the background: pid {info.pid}\n"
         f"  log      {info.log}\n"
         f"  metrics  http://127.0.0.1:{info.metrics_port}/metrics\n"
