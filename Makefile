@@ -47,7 +47,7 @@ crd: install ## regenerate crd/ and the chart's crds/ from the model
 cluster-up: install controlplane ## start the local control plane (kubeconfig in .cluster/kubeconfig)
 	$(BIN)/python -m localcluster up
 
-cluster-down: install ## stop the local control plane and remove .cluster/
+cluster-down: install ## stop the local control plane (and what `make demo` started against it) and remove .cluster/
 	$(BIN)/python -m localcluster down
 
 cluster-status: install ## show what runs

@@ -94,8 +94,12 @@ class Cache:
         if kind == kinds.CLUSTER_KIND:
             key = _key(obj)
             known = self.clusters.get(key, {}).get("metadata", {}).get("resourceVersion")
-            if event_type != "DELETED" and known == obj.get("metadata", {}).get("resourceVersion"):
+            version = obj.get("metadata", {}).get("resourceVersion")
+            if event_type != "DELETED" and known == version:
                 return  # our own status write, already remembered
+            if event_type != "DELETED" and _later(known, version):
+                self._enqueue(key)  # what we hold (a write's answer) includes it: a pass, on what we hold
+                return
             if event_type == "DELETED":
                 self.clusters.pop(key, None)
             else:
@@ -125,6 +129,10 @@ class Cache:
             version = obj.get("metadata", {}).get("resourceVersion")
             if event_type != "DELETED" and known is not None and known.resource_version == version:
                 return  # our own write, already remembered from the response
+            if event_type != "DELETED" and known is not None and _later(known.resource_version, version):
+                if known.owner is not None:  # what we hold (a write's answer) includes it
+                    self._enqueue(known.owner)
+                return
             owner = known.owner if known else None
             if event_type == "DELETED":
                 self._forget(okey)
@@ -134,10 +142,23 @@ class Cache:
                 self._enqueue(owner)
 
     async def remember(self, obj: JSON) -> None:
-        """Store what a write returned, without waking anyone: the watch will confirm it."""
+        """Store what a write returned, without waking anyone: the watch will confirm it.
+
+        Unless the watch has already delivered a later version: the response of a write can be handled
+        after the watch events that followed it (the writer awaits more before it gets here, and under CPU
+        load the watch task runs first). Storing it then put a Deployment's rollout counters back to the
+        create's zeros for good (no later event comes for a workload at rest), and the cluster stalled
+        short of Ready while every resync planned from that stale entry.
+        """
+        version = obj.get("metadata", {}).get("resourceVersion")
         if obj.get("kind") == kinds.CLUSTER_KIND:
-            self.clusters[_key(obj)] = _strip_cluster(obj)
-        else:
+            key = _key(obj)
+            if not _later(self.clusters.get(key, {}).get("metadata", {}).get("resourceVersion"), version):
+                self.clusters[key] = _strip_cluster(obj)
+            return
+        meta = obj.get("metadata", {})
+        known = self.objects.get((str(obj.get("kind")), meta.get("namespace", ""), meta.get("name", "")))
+        if known is None or not _later(known.resource_version, version):
             self._store(obj)
 
     # ---- queries -----------------------------------------------------------------------------
@@ -219,6 +240,17 @@ class Cache:
 
 def _decoded(data: dict[str, str]) -> dict[str, str]:
     return {k: base64.b64decode(v).decode(errors="replace") for k, v in data.items()}
+
+
+def _later(held: object, other: object) -> bool:
+    """True when resourceVersion ``held`` is known to come after ``other`` for the same object.
+
+    They are decimal etcd revisions, comparable as integers (KEP-5504, "comparable resource versions");
+    anything else is not known to be later, and the caller does what it did before.
+    """
+    if not (isinstance(held, str) and isinstance(other, str) and held.isdecimal() and other.isdecimal()):
+        return False
+    return int(held) > int(other)
 
 
 def _key(obj: JSON) -> ClusterKey:

@@ -1,6 +1,7 @@
 """python -m localcluster up|down|status
 
-The run directory is $LOCALCLUSTER_DIR, by default .cluster/ at the repository root."""
+The run directory is $LOCALCLUSTER_DIR, by default .cluster/ at the repository root. `down` also stops
+the operator, MariaDB and Keystone that `make demo` started against that control plane."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import _cluster
+from . import _cluster, demo
 from ._binaries import bin_dir
 from .errors import AlreadyRunningError, LocalClusterError, StartError
 
@@ -49,6 +50,12 @@ def _up(run_dir: Path, quiet: bool) -> int:
 
 
 def _down(run_dir: Path) -> int:
+    try:
+        # First what `make demo` started against this control plane: its operator would go on retrying
+        # a dead API server and hold :8080.
+        demo.stop_for_cluster(run_dir)
+    except (OSError, demo.DemoError, LocalClusterError) as exc:
+        _err(f"localcluster: could not stop the demo's processes: {exc} (python -m localcluster.demo --stop)")
     try:
         had = _cluster.stop(run_dir)
     except LocalClusterError as exc:

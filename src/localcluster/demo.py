@@ -19,8 +19,10 @@
    components ready; then a table of the cluster's status and the next commands to type.
 
 The operator, MariaDB and Keystone keep running in the background; their pids, logs and the operator's
-kubeconfig live in ~/.cache/cloudpods-operator/demo/ ($CLOUDPODS_OPERATOR_CACHE), outside .cluster/, so
-`--stop` (which stops all three) works even after `make cluster-down` (which stops only the control plane).
+kubeconfig live in ~/.cache/cloudpods-operator/demo/ ($CLOUDPODS_OPERATOR_CACHE), outside .cluster/, with
+the run directory of the control plane they were started against (`cluster.json`): `--stop` stops all
+three, and so does `python -m localcluster down` (`make cluster-down`) of that control plane, first, so no
+demo operator is left holding :8080 against a dead API server.
 """
 
 from __future__ import annotations
@@ -350,6 +352,46 @@ def start_keystone(state: Path) -> _keystone.Server:
     return server
 
 
+def _cluster_record(state: Path) -> Path:
+    return state / "cluster.json"
+
+
+def record_cluster(state: Path, run_dir: Path) -> None:
+    """Note which control plane the demo's processes serve: its `down` stops them too."""
+    _cluster_record(state).write_text(json.dumps({"run_dir": str(run_dir.resolve())}))
+
+
+def serves(state: Path, run_dir: Path) -> bool:
+    """True when the demo processes recorded in ``state`` were started against the control plane in
+    ``run_dir``: by the record, or (a demo started before the record existed) when the operator's
+    kubeconfig names that control plane's server."""
+    try:
+        return bool(json.loads(_cluster_record(state).read_text())["run_dir"] == str(run_dir.resolve()))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    info = OperatorState.load(state / "operator.json")
+    cluster = _cluster.load(run_dir)
+    if info is None or cluster is None:
+        return False
+    try:
+        config = yaml.safe_load(Path(info.kubeconfig).read_text())
+        servers = {c["cluster"]["server"] for c in config.get("clusters") or []}
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return False
+    return cluster.server in servers
+
+
+def stop_for_cluster(run_dir: Path, quiet: bool = False) -> bool:
+    """`down` of ``run_dir``: stop the demo's operator, MariaDB and Keystone if they serve that control
+    plane (True if any was running); a demo of another run directory is left alone."""
+    state = state_dir()
+    if not serves(state, run_dir):
+        return False
+    stopped = stop_all(state, quiet)
+    _cluster_record(state).unlink(missing_ok=True)
+    return stopped
+
+
 def stop_all(state: Path, quiet: bool = False) -> bool:
     """Stop the demo's operator, then its MariaDB and Keystone; True if any was running."""
     had_operator = stop_operator(state, quiet)
@@ -579,6 +621,7 @@ def run(timeout: float) -> int:
     helm_install(admin, root / "charts" / "cloudpods-operator", state)
     if stop_all(state, quiet=True):
         say("stopped what a previous demo left running (operator, MariaDB, Keystone)")
+    record_cluster(state, run_dir)
     mysql = start_mariadb(state)
     keystone = start_keystone(state)
     with _api_errors("preparing the namespace, the MySQL Secret and the operator's token"):
@@ -625,7 +668,7 @@ def run(timeout: float) -> int:
         f"  kubectl edit oc -n {CLUSTER_NAMESPACE} {obj['metadata']['name']}\n"
         f"  cloudpods-operator plan -f {_relative(example)}\n"
         "  python -m localcluster.demo --stop      # stop the operator, MariaDB and Keystone\n"
-        "  make cluster-down                       # stop the local control plane\n"
+        "  make cluster-down                       # stop all three and the local control plane\n"
         f"\nThe operator keeps running in the background: pid {info.pid}\n"
         f"  log      {info.log}\n"
         f"  metrics  http://127.0.0.1:{info.metrics_port}/metrics\n"
@@ -654,6 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.stop:
             stop_all(state_dir())
+            _cluster_record(state_dir()).unlink(missing_ok=True)
             return 0
         return run(args.timeout)
     except DemoError as exc:

@@ -20,12 +20,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.api_client import ApiClient
 from kubernetes_asyncio.config import new_client_from_config
@@ -252,3 +253,89 @@ def cloud(kube: Kube, kubectl: Kubectl, crd: None, namespace: str) -> Iterator[C
             return done.returncode == 0 and not done.stdout.strip()
 
         wait_for(services_gone, 90, what=f"the Services in {namespace} to be deleted")
+
+
+# ---- a failed test's report: the operator's log tail and the clusters' status ---------------------------
+
+LOG_LINES = 80
+_FIRST_OPERATOR = pytest.StashKey[int]()
+"""How many operator processes had been started when the test's setup began: those after are its own."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[_FIRST_OPERATOR] = len(operator_process.STARTED)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    """A failed test that ran an operator or had a cluster's namespace gets two more report sections: the
+    last lines of each operator's log, and the status (conditions, components) of the OnecloudClusters of
+    its namespaces, read when it failed (a timeout that printed neither was measured in issue 17)."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not report.failed:
+        return
+    operators = operator_process.STARTED[item.stash.get(_FIRST_OPERATOR, len(operator_process.STARTED)) :]
+    funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+    cloud = funcargs.get("cloud")
+    namespaces = {ns for op in operators for ns in op.namespaces}
+    if isinstance(cloud, Cloud):
+        operators = list({id(o): o for o in (*operators, cloud.operator)}.values())
+        namespaces.add(cloud.namespace)
+    if isinstance(funcargs.get("namespace"), str):
+        namespaces.add(funcargs["namespace"])
+    if not operators and not namespaces:
+        return
+    for op in operators:
+        report.sections.append(
+            (f"operator log {op.log_path} (last {LOG_LINES} lines)", op.log_tail(LOG_LINES))
+        )
+    kube = funcargs.get("kube")
+    kubeconfig = (
+        kube.kubeconfig if isinstance(kube, Kube) else (operators[0].kubeconfig if operators else None)
+    )
+    if kubeconfig is not None:
+        wide = any(not op.namespaces for op in operators)
+        where = "all namespaces" if wide else ", ".join(sorted(namespaces))
+        report.sections.append(
+            (f"OnecloudCluster status in {where}", _cluster_status(kubeconfig, namespaces, wide))
+        )
+
+
+def _cluster_status(kubeconfig: Path, namespaces: set[str], every_namespace: bool) -> str:
+    """``kubectl get oc -o yaml``'s status, shortened to conditions and components, as YAML."""
+    scopes = [["-A"]] if every_namespace else [["-n", ns] for ns in sorted(namespaces)]
+    out: dict[str, Any] = {}
+    for scope in scopes:
+        try:
+            done = subprocess.run(
+                [_kubectl_binary(), "get", "onecloudclusters.onecloud.yunion.io", *scope, "-o", "json"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+            )
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+            out[" ".join(scope)] = f"kubectl failed: {exc}"
+            continue
+        if done.returncode != 0:
+            out[" ".join(scope)] = f"kubectl exited {done.returncode}: {done.stderr.strip()}"
+            continue
+        for item in yaml.safe_load(done.stdout).get("items", []):
+            meta, status = item["metadata"], item.get("status") or {}
+            components = {
+                name: " ".join(
+                    str(x)
+                    for x in (c.get("phase"), f"{c.get('ready', 0)}/{c.get('desired', 0)}", c.get("message"))
+                    if x
+                )
+                for name, c in (status.get("components") or {}).items()
+            }
+            out[f"{meta['namespace']}/{meta['name']}"] = {
+                "generation": meta.get("generation"),
+                "observedGeneration": status.get("observedGeneration"),
+                "conditions": status.get("conditions") or [],
+                "components": components,
+            }
+    return yaml.safe_dump(out, sort_keys=False, width=200) if out else "no OnecloudCluster"

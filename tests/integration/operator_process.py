@@ -13,15 +13,16 @@ from pathlib import Path
 
 from .helpers import WaitTimeout, free_port, wait_for
 
-STARTED: list[subprocess.Popen[bytes]] = []
-"""Every operator process a test started: the session kills leftovers, so none outlives the cluster."""
+STARTED: list[OperatorProcess] = []
+"""Every operator process a test started, in order: the session kills leftovers, so none outlives the
+cluster, and a failed test's report shows the logs of those it started (conftest.py)."""
 
 
 def kill_leftovers() -> None:
-    for proc in STARTED:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+    for op in STARTED:
+        if op.proc is not None and op.proc.poll() is None:
+            op.proc.kill()
+            op.proc.wait(10)
     STARTED.clear()
 
 
@@ -29,7 +30,8 @@ def kill_leftovers() -> None:
 class OperatorProcess:
     """One `cloudpods-operator run` child process on free local ports, logging JSON to `log_path`.
 
-    Tests run it with ``--resync 5``; `metric` reads its /metrics, `terminate` sends SIGTERM, `kill` SIGKILL.
+    Tests run it with ``--resync 5``; `metric` reads its /metrics, `terminate` sends SIGTERM, `freeze`
+    SIGSTOP, `kill` SIGKILL.
     """
 
     kubeconfig: Path
@@ -76,7 +78,7 @@ class OperatorProcess:
                 stderr=subprocess.STDOUT,
                 env={**self._defaults, **os.environ, **self.env},
             )
-        STARTED.append(self.proc)
+        STARTED.append(self)
         if wait_ready:
             self.wait_ready(timeout)
         return self
@@ -126,12 +128,21 @@ class OperatorProcess:
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
 
+    def log_tail(self, lines: int = 80) -> str:
+        """The last ``lines`` lines of the log (a failed test's report shows them)."""
+        return "\n".join(self.logs().splitlines()[-lines:])
+
     def terminate(self, timeout: float = 15.0) -> int:
         """SIGTERM and wait; returns the exit code."""
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the process does nothing more until it is killed (or sent SIGCONT)."""
+        assert self.proc is not None and self.proc.poll() is None
+        self.proc.send_signal(signal.SIGSTOP)
 
     def kill(self) -> None:
         assert self.proc is not None

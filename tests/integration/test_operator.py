@@ -264,11 +264,15 @@ async def test_sigkill_mid_rollout_converges_after_restart(cloud: Cloud, kube: K
     rolled = asyncio.create_task(_first_deployment_with(api, ns, since, ":v3.12.0"))
     await asyncio.to_thread(cloud.patch, {"spec": {"version": "v3.12.0"}})
     first = await asyncio.wait_for(rolled, 60)
-    cloud.operator.kill()  # at once: one workload carries the new version, the others are being rolled
+    # The state that proves the rollout is under way: the watch saw a first workload at the new version. The
+    # operator is frozen at once (SIGSTOP), so the state read next is the one the SIGKILL lands in, however
+    # late this test gets the CPU back: some workloads at the new version, some not.
+    cloud.operator.freeze()
     following = {n: [i for i in imgs if _follows_version(i)] for n, imgs in cloud.images().items()}
+    cloud.operator.kill()
     assert all(i.endswith(":v3.12.0") for i in following[first]), following[first]
     behind = sorted(n for n, imgs in following.items() if not all(i.endswith(":v3.12.0") for i in imgs))
-    assert behind, "the SIGKILL landed after the rollout had finished: it must land in the middle"
+    assert behind, "the operator was frozen after the rollout had finished: it must be killed in the middle"
     print(f"\nSIGKILL after {first}, with {len(behind)} of {len(following)} workloads on the old version")
     restarted = OperatorProcess(kube.kubeconfig, namespaces=(cloud.namespace,)).start()
     cloud.operator = restarted
