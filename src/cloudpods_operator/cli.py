@@ -87,37 +87,27 @@ def _write(text: str) -> None:
         raise InputError(f"cannot write the output ({exc.strerror or exc})") from None
 
 
-def _plan_rows(plan: planner.Plan) -> list[dict[str, Any]]:
-    rows = []
-    for obj in plan.objects:
-        pod = obj.body.get("spec", {}).get("template", {}).get("spec", {})
-        containers = [*pod.get("initContainers", []), *pod.get("containers", [])]
-        rows.append(
-            {
-                "component": obj.component,
-                "kind": obj.kind,
-                "name": obj.name,
-                "namespace": obj.namespace,
-                "containers": [{"name": c["name"], "image": c["image"]} for c in containers],
-            }
-        )
-    return rows
+def containers(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A workload body's init and main containers (none for other kinds)."""
+    pod = body.get("spec", {}).get("template", {}).get("spec", {})
+    return [*pod.get("initContainers", []), *pod.get("containers", [])]
 
 
 def _print_table(plan: planner.Plan) -> None:
-    rows = _plan_rows(plan)
-    lines = [("COMPONENT", "KIND", "NAME", "IMAGE")]
-    for row in rows:
-        images = [
-            f"{c['image']}" + (f" ({c['name']})" if len(row["containers"]) > 1 else "")
-            for c in row["containers"]
-        ]
-        lines.append((row["component"], row["kind"], row["name"], images[0] if images else "-"))
-        lines.extend(("", "", "", image) for image in images[1:])
-    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+    lines = [("NAMESPACE", "COMPONENT", "KIND", "NAME", "IMAGE")]
+    for obj in plan.objects:
+        found = containers(obj.body)
+        images = [c["image"] + (f" ({c['name']})" if len(found) > 1 else "") for c in found]
+        lines.append((obj.namespace, obj.component, obj.kind, obj.name, images[0] if images else "-"))
+        lines.extend(("", "", "", "", image) for image in images[1:])
+    widths = [max(len(line[i]) for line in lines) for i in range(4)]
     for line in lines:
-        _write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:3])) + "  " + line[3] + "\n")
+        _write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line[:4])) + "  " + line[4] + "\n")
     skipped = [c for c in plan.components if c.state is not planner.State.ENABLED]
+    enabled = len(plan.components) - len(skipped)
+    workloads = sum(1 for o in plan.objects if o.kind in kinds.WORKLOAD_KINDS)
+    total = f"{len(plan.objects)} objects ({workloads} workloads) for {enabled} components"
+    _write(f"\n{total}; {len(skipped)} not planned\n")
     if skipped:
         _write("\nNot planned:\n")
         for comp in skipped:
@@ -144,7 +134,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except ValidationError as exc:  # a value the model let through but a part built from it refuses
         raise InputError(f"{source}: {describe_validation_error(exc)}") from None
     if args.output == "json":
-        _write(orjson.dumps(_plan_rows(plan), option=orjson.OPT_INDENT_2).decode() + "\n")
+        # The same objects as -o yaml, as kubectl prints several objects: one v1 List.
+        listing = {"apiVersion": "v1", "kind": "List", "items": [o.body for o in plan.objects]}
+        _write(orjson.dumps(listing, option=orjson.OPT_INDENT_2).decode() + "\n")
     elif args.output == "yaml":
         _write(yaml.safe_dump_all([o.body for o in plan.objects], sort_keys=False))
     else:
@@ -339,7 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="print every object the operator would apply for a cluster file")
     plan.add_argument("-f", "--file", required=True, help="OnecloudCluster YAML, or - for stdin")
-    plan.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+    plan.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "json", "yaml"),
+        default="table",
+        help="table: one line per object and image (default); yaml: every object, one document each; "
+        "json: the same objects as one v1 List",
+    )
     plan.add_argument("-n", "--namespace", default="default", help="namespace when the file names none")
     plan.set_defaults(func=cmd_plan)
 

@@ -948,11 +948,11 @@ def _worker(todo: Path, namespace: str, bodies: bool) -> None:
         record["seconds"] = time.perf_counter() - started
         record["err"] = captured_err.getvalue()[:4000].replace(item["path"], "<file>")
         if record.get("code") == 0:
-            rows = json.loads(captured_out.getvalue())
+            items = json.loads(captured_out.getvalue())["items"]
             record["bad_images"] = [
-                f"{row['kind']}/{row['name']} {c['name']}: {c['image'][:100]}: {reason}"
-                for row in rows
-                for c in row["containers"]
+                f"{body['kind']}/{body['metadata']['name']} {c['name']}: {c['image'][:100]}: {reason}"
+                for body in items
+                for c in cli.containers(body)
                 if (reason := kubelet_refuses(c["image"])) is not None
             ]
         if bodies:

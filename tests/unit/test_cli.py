@@ -35,8 +35,24 @@ def example_rows() -> list[dict[str, Any]]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("sys.stdout", buffer)
         assert cli.main(["plan", "-f", str(EXAMPLE), "-o", "json"]) == 0
-    rows: list[dict[str, Any]] = json.loads(buffer.getvalue())
-    return rows
+    listing = json.loads(buffer.getvalue())
+    assert (listing["apiVersion"], listing["kind"]) == ("v1", "List")
+    return [_row(item) for item in listing["items"]]
+
+
+def _row(body: dict[str, Any]) -> dict[str, Any]:
+    """One planned object, summarised as the checks below read it."""
+    return {
+        "component": body["metadata"]["labels"].get("app.kubernetes.io/component", ""),
+        "kind": body["kind"],
+        "name": body["metadata"]["name"],
+        "namespace": body["metadata"]["namespace"],
+        "containers": [{"name": c["name"], "image": c["image"]} for c in cli.containers(body)],
+    }
+
+
+def _rows(out: str) -> list[dict[str, Any]]:
+    return [_row(item) for item in json.loads(out)["items"]]
 
 
 def test_plan_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,7 +60,8 @@ def test_plan_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0, err
     assert err == ""
     lines = out.splitlines()
-    assert lines[0].split() == ["COMPONENT", "KIND", "NAME", "IMAGE"]
+    assert lines[0].split() == ["NAMESPACE", "COMPONENT", "KIND", "NAME", "IMAGE"]
+    assert "106 objects (41 workloads) for 41 components; 15 not planned" in lines
     region = [line for line in lines if " default-region " in f" {line} " and "Deployment" in line]
     assert len(region) == 1
     assert "registry.cn-beijing.aliyuncs.com/yunionio/region:v3.11.5" in out
@@ -97,16 +114,16 @@ def test_namespace_flag_when_the_file_names_none(capsys: pytest.CaptureFixture[s
     path.write_text(HEADER + "spec:\n  version: v1\n")
     code, out, _ = run(capsys, "plan", "-f", str(path), "-o", "json")
     assert code == 0
-    assert {r["namespace"] for r in json.loads(out)} == {"default"}
+    assert {r["namespace"] for r in _rows(out)} == {"default"}
     code, out, _ = run(capsys, "plan", "-f", str(path), "-o", "json", "-n", "onecloud")
-    assert {r["namespace"] for r in json.loads(out)} == {"onecloud"}
+    assert {r["namespace"] for r in _rows(out)} == {"onecloud"}
 
 
 def test_plan_reads_stdin(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(HEADER + "spec:\n  version: archdev-v36\n"))
     code, out, _ = run(capsys, "plan", "-f", "-", "-o", "json")
     assert code == 0
-    images = {c["image"] for r in json.loads(out) for c in r["containers"]}
+    images = {c["image"] for r in _rows(out) for c in r["containers"]}
     assert "registry.cn-beijing.aliyuncs.com/yunionio/keystone:archdev-v36" in images
 
 
