@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import pytest
+import yaml
 
 from cloudpods_operator import errors
 from cloudpods_operator.kinds import JSON, RESOURCES
@@ -14,6 +17,7 @@ from cloudpods_operator.kube.client import Kube
 
 from . import conftest
 from .helpers import eventually
+from .tcpproxy import TcpProxy, proxied
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +69,59 @@ async def test_list_then_watch_sees_adds_changes_and_deletes(kube: conftest.Kube
             tg.cancel_scope.cancel()
     finally:
         await client.close()
+
+
+def kubeconfig_via(source: Path, target: Path, server: str, **cluster: Any) -> Path:
+    """A copy of ``source`` whose cluster is reached at ``server`` (a proxy), with extra cluster keys."""
+    doc = yaml.safe_load(source.read_text())
+    doc["clusters"][0]["cluster"].update({"server": server, **cluster})
+    target.write_text(yaml.safe_dump(doc))
+    return target
+
+
+def api_address(kube: conftest.Kube) -> tuple[str, int]:
+    doc = yaml.safe_load(kube.kubeconfig.read_text())
+    url = urlsplit(doc["clusters"][0]["cluster"]["server"])
+    return str(url.hostname), int(url.port or 443)
+
+
+@pytest.fixture
+def proxy(kube: conftest.Kube) -> Any:
+    with proxied(*api_address(kube)) as running:
+        yield running
+
+
+async def test_a_dropped_watch_resumes_from_the_last_version_seen_without_a_relist(
+    kube: conftest.Kube, namespace: str, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    """The connection is reset for real (by the proxy) after an event: no re-list, no replayed event."""
+    via_proxy = kubeconfig_via(kube.kubeconfig, tmp_path / "kc", f"https://127.0.0.1:{proxy.port}")
+    client = await Kube.connect(str(via_proxy))
+    writer = await Kube.connect(str(kube.kubeconfig))
+    sink = Recorder()
+    synced = anyio.Event()
+    restarts: list[str] = []
+    spec = watch.WatchSpec(RESOURCES["ConfigMap"], namespace, "watched=yes")
+    try:
+        await writer.apply(_configmap(namespace, "a"), field_manager="test")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                lambda: watch.run_watch(client, spec, sink, on_synced=synced.set, on_restart=restarts.append)
+            )
+            await synced.wait()
+            await writer.apply(_configmap(namespace, "b"), field_manager="test")
+            await eventually(lambda: sink.events == [("ADDED", "b")], timeout=20)
+            connections = proxy.accepted
+            proxy.drop()
+            await eventually(lambda: restarts == ["error"] and proxy.accepted > connections, timeout=20)
+            await writer.apply(_configmap(namespace, "c"), field_manager="test")
+            await eventually(lambda: ("ADDED", "c") in sink.events, timeout=20)
+            tg.cancel_scope.cancel()
+        assert sink.lists == [["a"]], "a dropped connection must not re-list"
+        assert sink.events == [("ADDED", "b"), ("ADDED", "c")], "nothing replayed after the reset"
+    finally:
+        await client.close()
+        await writer.close()
 
 
 async def test_api_errors_are_typed(kube: conftest.Kube, namespace: str) -> None:
