@@ -3,6 +3,7 @@
 It runs its own event loop in a thread, so a test that blocks (waiting on a subprocess) does not stall
 it. ``drop()`` resets every open connection, ``freeze()`` keeps them open but forwards nothing (a hung
 network path: requests neither fail nor answer), ``refuse(True)`` closes new connections at once.
+With ``connect=True`` it is an HTTP CONNECT proxy instead (each tunnel's target is in ``tunnels``).
 """
 
 from __future__ import annotations
@@ -11,13 +12,22 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
 
 
 class TcpProxy:
     """Forwards ``listen_host``:port to ``target_host``:``target_port``; ``port`` is chosen when started."""
 
-    def __init__(self, target_host: str, target_port: int, listen_host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, target_host: str, target_port: int, listen_host: str = "127.0.0.1", *, connect: bool = False
+    ) -> None:
         self.target = (target_host, target_port)
+        self.connect = connect
+        self.tunnels: list[str] = []
         self.listen_host = listen_host
         self.port = 0
         self.accepted = 0
@@ -43,11 +53,26 @@ class TcpProxy:
             writer.transport.abort()
             return
         self.accepted += 1
+        target = self.target
+        if self.connect:
+            head = await reader.readuntil(b"\r\n\r\n")
+            method, authority, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+            if method != "CONNECT":
+                writer.write(b"HTTP/1.1 405 Method Not Allowed\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+                writer.transport.abort()
+                return
+            self.tunnels.append(authority)
+            host, _, port = authority.rpartition(":")
+            target = (host.strip("[]"), int(port))
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            up_reader, up_writer = await asyncio.open_connection(*target)
         except OSError:
             writer.transport.abort()
             return
+        if self.connect:
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await writer.drain()
         self._writers |= {writer, up_writer}
         try:
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
@@ -113,10 +138,29 @@ class TcpProxy:
 
 
 @contextlib.contextmanager
-def proxied(target_host: str, target_port: int, listen_host: str = "127.0.0.1") -> Iterator[TcpProxy]:
+def proxied(
+    target_host: str, target_port: int, listen_host: str = "127.0.0.1", *, connect: bool = False
+) -> Iterator[TcpProxy]:
     """A started proxy, closed on exit."""
-    proxy = TcpProxy(target_host, target_port, listen_host).start()
+    proxy = TcpProxy(target_host, target_port, listen_host, connect=connect).start()
     try:
         yield proxy
     finally:
         proxy.close()
+
+
+def kubeconfig_via(source: Path, target: Path, server: str | None = None, **cluster: Any) -> Path:
+    """A copy of kubeconfig ``source`` whose cluster is reached at ``server`` (a proxy), with extra keys."""
+    doc = yaml.safe_load(source.read_text())
+    if server is not None:
+        cluster["server"] = server
+    doc["clusters"][0]["cluster"].update(cluster)
+    target.write_text(yaml.safe_dump(doc))
+    return target
+
+
+def api_address(kubeconfig: Path) -> tuple[str, int]:
+    """(host, port) of the kubeconfig's API server."""
+    doc = yaml.safe_load(kubeconfig.read_text())
+    url = urlsplit(doc["clusters"][0]["cluster"]["server"])
+    return str(url.hostname), int(url.port or 443)

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import pytest
-import yaml
 
 from cloudpods_operator import errors
 from cloudpods_operator.kinds import JSON, RESOURCES
@@ -17,7 +15,7 @@ from cloudpods_operator.kube.client import Kube
 
 from . import conftest
 from .helpers import eventually
-from .tcpproxy import TcpProxy, proxied
+from .tcpproxy import TcpProxy, api_address, kubeconfig_via, proxied
 
 pytestmark = pytest.mark.integration
 
@@ -71,23 +69,9 @@ async def test_list_then_watch_sees_adds_changes_and_deletes(kube: conftest.Kube
         await client.close()
 
 
-def kubeconfig_via(source: Path, target: Path, server: str, **cluster: Any) -> Path:
-    """A copy of ``source`` whose cluster is reached at ``server`` (a proxy), with extra cluster keys."""
-    doc = yaml.safe_load(source.read_text())
-    doc["clusters"][0]["cluster"].update({"server": server, **cluster})
-    target.write_text(yaml.safe_dump(doc))
-    return target
-
-
-def api_address(kube: conftest.Kube) -> tuple[str, int]:
-    doc = yaml.safe_load(kube.kubeconfig.read_text())
-    url = urlsplit(doc["clusters"][0]["cluster"]["server"])
-    return str(url.hostname), int(url.port or 443)
-
-
 @pytest.fixture
 def proxy(kube: conftest.Kube) -> Any:
-    with proxied(*api_address(kube)) as running:
+    with proxied(*api_address(kube.kubeconfig)) as running:
         yield running
 
 
