@@ -104,9 +104,10 @@ class _KubeconfigUser:
             await loader._load_authentication()  # it refreshes an expired token itself
             return getattr(loader, "token", None), datetime.now(UTC)  # cheap to re-check on every request
         if "exec" in user:
-            if hasattr(loader, "exec_plugin_expiry"):
-                del loader.exec_plugin_expiry  # run the plugin again, whatever it said before
-            await loader.load_from_exec_plugin()
+            if force or not hasattr(loader, "token"):  # else the token it got when loading the kubeconfig
+                if hasattr(loader, "exec_plugin_expiry"):
+                    del loader.exec_plugin_expiry  # run the plugin again, whatever it said before
+                await loader.load_from_exec_plugin()
             expiry = getattr(loader, "exec_plugin_expiry", None)
             if expiry is not None and expiry.tzinfo is None:
                 expiry = expiry.replace(tzinfo=UTC)
