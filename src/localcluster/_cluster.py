@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -85,6 +86,15 @@ ADMISSION_PLUGINS: tuple[str, ...] = (
 
 
 STORAGE_CLASS = "local-path"
+TOKEN_FILE = "tokens.csv"
+STATIC_TOKEN_USERS: tuple[str, ...] = ("token-a", "token-b")
+"""Users the API server also accepts by bearer token (tests of credential refresh); they have no RBAC role."""
+
+
+def _base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("KUBECONFIG", None)
+    return env
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,10 @@ class ComponentState:
     port: int
     health_url: str
     log: Path
+    argv: list[str] = field(default_factory=list)
+    """The command line, kept so that `Cluster.start_component` can start it again after a stop."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment variables set on top of the caller's (HOME for kwok)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +137,8 @@ class ComponentState:
             "port": self.port,
             "health_url": self.health_url,
             "log": str(self.log),
+            "argv": self.argv,
+            "env": self.env,
         }
 
     @classmethod
@@ -134,6 +150,8 @@ class ComponentState:
             port=int(data["port"]),
             health_url=str(data["health_url"]),
             log=Path(data["log"]),
+            argv=[str(a) for a in data.get("argv", [])],
+            env={str(k): str(v) for k, v in dict(data.get("env", {})).items()},
         )
 
     def alive(self) -> bool:
@@ -191,6 +209,81 @@ class Cluster:
 
     def stop(self, timeout: float = 15.0) -> None:
         stop(self.run_dir, timeout=timeout)
+
+    def static_tokens(self) -> dict[str, str]:
+        """user name -> bearer token the API server accepts (its ``--token-auth-file``)."""
+        rows = (line.split(",") for line in (self.run_dir / "pki" / TOKEN_FILE).read_text().splitlines())
+        return {row[1]: row[0] for row in rows if len(row) >= 2}
+
+    def stop_component(self, name: str, timeout: float = 15.0) -> None:
+        """Stop one component (SIGTERM, SIGKILL after ``timeout``); ``start_component`` brings it back."""
+        comp = self.components[name]
+        _procs.terminate([(comp.pid, comp.start_time)], timeout=timeout)
+        _procs.reap()
+
+    def start_component(self, name: str, timeout: float = 60.0) -> None:
+        """Start a stopped component again with its recorded command line; returns once it is healthy."""
+        comp = self.components[name]
+        if comp.alive():
+            raise LocalClusterError(f"{name} (pid {comp.pid}) still runs")
+        if not comp.argv:
+            raise LocalClusterError(
+                f"{name}: no command line recorded (a cluster started by an older version)"
+            )
+        pid = _procs.spawn(comp.argv, comp.log, {**_base_env(), **comp.env})
+        comp.pid, comp.start_time = pid, _procs.start_time(pid)
+        self._record()
+        self._wait_healthy(comp, timeout)
+
+    def start_apiserver(self, name: str, extra_args: Sequence[str] = (), timeout: float = 60.0) -> str:
+        """A further kube-apiserver on the same etcd, on a free port, with ``extra_args`` appended (a later
+        flag wins, e.g. ``--watch-cache=false``); returns its URL. ``stop`` stops it with the cluster."""
+        base = self.components["kube-apiserver"]
+        port = _procs.free_ports(1)[0]
+        argv = [a for a in base.argv if not a.startswith("--secure-port=")]
+        argv += [f"--secure-port={port}", *extra_args]
+        log = self.logs_dir / f"{name}.log"
+        pid = _procs.spawn(argv, log, _base_env())
+        server = f"https://127.0.0.1:{port}"
+        comp = ComponentState(name, pid, _procs.start_time(pid), port, f"{server}/readyz", log, argv)
+        self.components[name] = comp
+        self._record()
+        self._wait_healthy(comp, timeout)
+        return server
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision (its v3 HTTP gateway); returns that revision.
+
+        A watch from an older resourceVersion then gets 410 Gone where no watch cache can serve it."""
+        etcd = f"http://127.0.0.1:{self.ports['etcd-client']}"
+        status = _http.request("POST", f"{etcd}/v3/maintenance/status", body={})
+        revision = int(status.json()["header"]["revision"])
+        done = _http.request(
+            "POST", f"{etcd}/v3/kv/compaction", body={"revision": revision, "physical": True}
+        )
+        if done.status != 200:
+            raise LocalClusterError(f"etcd compaction: HTTP {done.status}: {done.text[:300]}")
+        return revision
+
+    def _record(self) -> None:
+        _write_state(self.run_dir, self.to_json())
+
+    def _wait_healthy(self, comp: ComponentState, timeout: float) -> None:
+        pki = self.pki
+        ctx = _http.client_context(pki.ca.cert, pki.clients["admin"].cert, pki.clients["admin"].key)
+        deadline = time.monotonic() + timeout
+        detail = ""
+        while time.monotonic() < deadline:
+            if not comp.alive():
+                raise StartError(f"{comp.name}: exited on start", comp.name, _procs.tail(comp.log))
+            trusted = comp.name.startswith("kube-apiserver")  # the others serve self-signed certs
+            ok, detail = _http.probe(comp.health_url, ctx if trusted else _http.insecure_context())
+            if ok:
+                return
+            time.sleep(0.1)
+        raise StartError(
+            f"{comp.name}: not healthy after {timeout:.0f}s ({detail})", comp.name, _procs.tail(comp.log)
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -406,12 +499,22 @@ class _Starter:
 
     # -- processes
 
-    def launch(self, name: str, argv: list[str], port: int, health_url: str, env: Mapping[str, str]) -> None:
+    def launch(
+        self,
+        name: str,
+        argv: list[str],
+        port: int,
+        health_url: str,
+        env: Mapping[str, str],
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         argv = argv + list(self.extra_args.get(name, ()))
         log = self.logs / f"{name}.log"
         (self.logs / f"{name}.cmdline").write_text(" ".join(argv) + "\n")
-        pid = _procs.spawn(argv, log, env)
-        comp = ComponentState(name, pid, _procs.start_time(pid), port, health_url, log)
+        pid = _procs.spawn(argv, log, {**env, **(extra_env or {})})
+        comp = ComponentState(
+            name, pid, _procs.start_time(pid), port, health_url, log, argv, dict(extra_env or {})
+        )
         self.components[name] = comp
         self.state["components"][name] = comp.to_json()
         _write_state(self.run_dir, self.state)
@@ -464,6 +567,15 @@ class _Starter:
         ]
         self.launch("etcd", argv, self.ports["etcd-client"], f"{client}/health", env)
 
+    def token_file(self) -> Path:
+        path = self.run_dir / "pki" / TOKEN_FILE
+        if not path.exists():
+            rows = [f"{secrets.token_hex(16)},{user},{user}" for user in STATIC_TOKEN_USERS]
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write("\n".join(rows) + "\n")
+        return path
+
     def start_apiserver(self, env: Mapping[str, str]) -> None:
         p = self.pki
         argv = [
@@ -475,6 +587,7 @@ class _Starter:
             f"--cert-dir={self.run_dir / 'pki' / 'apiserver-generated'}",
             f"--tls-cert-file={p.apiserver.cert}",
             f"--tls-private-key-file={p.apiserver.key}",
+            f"--token-auth-file={self.token_file()}",
             f"--client-ca-file={p.ca.cert}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={p.sa_public}",
@@ -564,7 +677,7 @@ class _Starter:
             f"--server-address=127.0.0.1:{kwok_port}",
         ]
         self.launch(
-            "kwok", kwok, kwok_port, f"http://127.0.0.1:{kwok_port}/healthz", {**env, "HOME": str(kwok_home)}
+            "kwok", kwok, kwok_port, f"http://127.0.0.1:{kwok_port}/healthz", env, {"HOME": str(kwok_home)}
         )
 
     # -- API objects

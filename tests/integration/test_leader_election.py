@@ -24,6 +24,7 @@ from kubernetes_asyncio.client.api_client import ApiClient
 from .conftest import Kube
 from .helpers import KEYSTONE_IMAGE, Kubectl, delete_namespace, eventually, example_yaml, new_namespace
 from .operator_process import OperatorProcess
+from .tcpproxy import api_address, kubeconfig_via, proxied
 
 pytestmark = pytest.mark.integration
 
@@ -257,3 +258,44 @@ async def test_sigterm_releases_the_lease_and_exits_zero(pair: Pair, api: ApiCli
     assert hand_over < DURATION / 2, "a released Lease is taken at the follower's next attempt"
     assert '"released lease' in leader.logs()
     await eventually(lambda: _gauge(follower) == 1, timeout=5)
+
+
+async def test_a_leader_whose_renewals_hang_stops_before_the_standby_takes_over(
+    kube: Kube, kubectl: Kubectl, crd: None, api: ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """The leader reaches the API server through a proxy that then forwards nothing (requests hang, none
+    fails): it must give up within the renew deadline, exit 1, and so never act beside the new leader."""
+    watched = new_namespace(kubectl, "it-le")
+    with proxied(*api_address(kube.kubeconfig)) as proxy:
+        via_proxy = kubeconfig_via(kube.kubeconfig, tmp_path / "kc", f"https://127.0.0.1:{proxy.port}")
+        leader = _operator(kube, "op-a", namespace, watched, tmp_path)
+        leader.kubeconfig = via_proxy
+        standby = _operator(kube, "op-b", namespace, watched, tmp_path)
+        try:
+            async with following(api, namespace) as log:
+                leader.start()
+                await eventually(lambda: log.holder() == "op-a", timeout=30, interval=0.05)
+                standby.start()
+                assert leader.proc is not None
+                frozen = time.monotonic()
+                proxy.freeze()
+                code = await asyncio.to_thread(leader.proc.wait, 60)
+                stopped = time.monotonic()
+
+                async def taken_over() -> float:
+                    at = log.first("op-b", after=frozen)
+                    assert at is not None, log.events[-3:]
+                    return at
+
+                at = await eventually(taken_over, timeout=DURATION + 10, interval=0.05)
+            print(
+                f"\nhung renewals: leader exited after {stopped - frozen:.2f}s, hand-over {at - frozen:.2f}s"
+            )
+            assert code == 1, leader.logs()[-2000:]
+            assert stopped - frozen <= RENEW_DEADLINE + 1.0, "each renewal is bounded by the renew deadline"
+            assert stopped < at, "the deposed leader stopped before the standby took the Lease"
+            assert '"lost lease' in leader.logs()
+        finally:
+            leader.kill()
+            standby.kill()
+            delete_namespace(kubectl, watched)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 
 from cloudpods_operator import errors
+from cloudpods_operator.cache import Cache
 from cloudpods_operator.kinds import JSON, RESOURCES
 from cloudpods_operator.kube import watch
 from cloudpods_operator.kube.client import Kube
 
 from . import conftest
 from .helpers import eventually
+from .tcpproxy import TcpProxy, api_address, kubeconfig_via, proxied
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +68,118 @@ async def test_list_then_watch_sees_adds_changes_and_deletes(kube: conftest.Kube
             tg.cancel_scope.cancel()
     finally:
         await client.close()
+
+
+@pytest.fixture
+def proxy(kube: conftest.Kube) -> Any:
+    with proxied(*api_address(kube.kubeconfig)) as running:
+        yield running
+
+
+async def test_a_dropped_watch_resumes_from_the_last_version_seen_without_a_relist(
+    kube: conftest.Kube, namespace: str, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    """The connection is reset for real (by the proxy) after an event: no re-list, no replayed event."""
+    via_proxy = kubeconfig_via(kube.kubeconfig, tmp_path / "kc", f"https://127.0.0.1:{proxy.port}")
+    client = await Kube.connect(str(via_proxy))
+    writer = await Kube.connect(str(kube.kubeconfig))
+    sink = Recorder()
+    synced = anyio.Event()
+    restarts: list[str] = []
+    spec = watch.WatchSpec(RESOURCES["ConfigMap"], namespace, "watched=yes")
+    try:
+        await writer.apply(_configmap(namespace, "a"), field_manager="test")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                lambda: watch.run_watch(client, spec, sink, on_synced=synced.set, on_restart=restarts.append)
+            )
+            await synced.wait()
+            await writer.apply(_configmap(namespace, "b"), field_manager="test")
+            await eventually(lambda: sink.events == [("ADDED", "b")], timeout=20)
+            connections = proxy.accepted
+            proxy.drop()
+            await eventually(lambda: restarts == ["error"] and proxy.accepted > connections, timeout=20)
+            await writer.apply(_configmap(namespace, "c"), field_manager="test")
+            await eventually(lambda: ("ADDED", "c") in sink.events, timeout=20)
+            tg.cancel_scope.cancel()
+        assert sink.lists == [["a"]], "a dropped connection must not re-list"
+        assert sink.events == [("ADDED", "b"), ("ADDED", "c")], "nothing replayed after the reset"
+    finally:
+        await client.close()
+        await writer.close()
+
+
+@pytest.fixture(scope="module")
+def uncached_server(kube: conftest.Kube) -> Any:
+    """A second kube-apiserver on the same etcd without a watch cache: an old resourceVersion is 410."""
+    if kube.cluster is None:
+        pytest.fail("a second API server needs the project's local control plane", pytrace=False)
+    server = kube.cluster.start_apiserver("kube-apiserver-uncached", ["--watch-cache=false"])
+    try:
+        yield server
+    finally:
+        kube.cluster.stop_component("kube-apiserver-uncached")
+
+
+async def test_a_watch_that_missed_compacted_history_relists_and_loses_nothing(
+    kube: conftest.Kube, namespace: str, uncached_server: str, tmp_path: Path
+) -> None:
+    """Cut off while objects change and etcd compacts, the watch resumes into a real 410 Gone: it lists
+    again and the cache then holds exactly what the API server holds, at the same resourceVersions."""
+    assert kube.cluster is not None
+    host, _ = api_address(kube.kubeconfig)
+    uncached_port = int(uncached_server.rsplit(":", 1)[1])
+    cache = Cache(lambda key: None)
+    synced: list[int] = []
+    restarts: list[str] = []
+    spec = watch.WatchSpec(RESOURCES["ConfigMap"], namespace, "watched=yes")
+    with proxied(host, uncached_port) as proxy:
+        via_proxy = kubeconfig_via(kube.kubeconfig, tmp_path / "kc", f"https://127.0.0.1:{proxy.port}")
+        client = await Kube.connect(str(via_proxy))
+        writer = await Kube.connect(str(kube.kubeconfig))
+
+        def cached() -> dict[str, str]:
+            objects = cache.objects.items()
+            return {k[2]: c.resource_version for k, c in objects if k[0] == "ConfigMap" and k[1] == namespace}
+
+        async def served() -> dict[str, str]:
+            items = (await writer.list(RESOURCES["ConfigMap"], namespace, labelSelector="watched=yes"))[
+                "items"
+            ]
+            return {i["metadata"]["name"]: i["metadata"]["resourceVersion"] for i in items}
+
+        try:
+            for name in ("a", "b", "c"):
+                await writer.apply(_configmap(namespace, name), field_manager="test")
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(
+                    lambda: watch.run_watch(
+                        client, spec, cache, on_synced=lambda: synced.append(1), on_restart=restarts.append
+                    )
+                )
+                await eventually(lambda: synced == [1], timeout=20)
+                await writer.apply(_configmap(namespace, "d"), field_manager="test")
+                await eventually(lambda: "d" in cached(), timeout=20)
+                proxy.refuse(True)
+                proxy.drop()
+                changed = _configmap(namespace, "a")
+                changed["data"] = {"k": "changed"}
+                await writer.apply(changed, field_manager="test")
+                await writer.delete(RESOURCES["ConfigMap"], namespace, "b")
+                await writer.apply(_configmap(namespace, "e"), field_manager="test")
+                kube.cluster.compact_etcd()
+                proxy.refuse(False)
+                await eventually(lambda: "gone" in restarts, timeout=30)
+                want = await served()
+                await eventually(lambda: cached() == want, timeout=30)
+                assert sorted(want) == ["a", "c", "d", "e"]
+                await writer.apply(_configmap(namespace, "f"), field_manager="test")
+                await eventually(lambda: "f" in cached(), timeout=20)  # and it watches on
+                tg.cancel_scope.cancel()
+            assert synced == [1, 1], "one list at the start, one after the 410"
+        finally:
+            await client.close()
+            await writer.close()
 
 
 async def test_api_errors_are_typed(kube: conftest.Kube, namespace: str) -> None:

@@ -17,17 +17,21 @@ import builtins
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
 
-from cloudpods_operator import errors, kinds
+from cloudpods_operator import __version__, errors, kinds
 from cloudpods_operator.kinds import JSON, Resource
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_CONTENT_TYPE = "application/merge-patch+json"
 JSON_PATCH_CONTENT_TYPE = "application/json-patch+json"
+USER_AGENT = f"cloudpods-operator/{__version__}"
+EXPIRY_SKEW = timedelta(seconds=10)
+"""A token this close to its ``expirationTimestamp`` is refreshed before use, as client-go does."""
 
 
 @dataclass
@@ -42,14 +46,100 @@ class RequestCounter:
             self.on_request(method, status)
 
 
+class TokenSource(Protocol):
+    """Where bearer tokens come from: ``fetch(force)`` returns the header value (or None) and its expiry."""
+
+    async def fetch(self, force: bool) -> tuple[str | None, datetime | None]:
+        """The current token; ``force`` after a 401: do not return the one already handed out."""
+
+
+class Credentials:
+    """The ``authorization`` header, cached until its expiry or a 401, then fetched again.
+
+    Exec plugins (EKS, GKE) print short-lived tokens with an ``expirationTimestamp``: without a refresh
+    every request would get 401 once it passes. A token without an expiry is kept until a 401.
+    """
+
+    def __init__(self, source: TokenSource) -> None:
+        self._source = source
+        self._token: str | None = None
+        self._expiry: datetime | None = None
+        self._loaded = False
+
+    async def headers(self) -> dict[str, str]:
+        """The header to send now (an expired token is refreshed first)."""
+        expired = self._expiry is not None and datetime.now(UTC) >= self._expiry - EXPIRY_SKEW
+        if not self._loaded or expired:
+            self._token, self._expiry = await self._source.fetch(expired)
+            self._loaded = True
+        return {"authorization": self._token} if self._token else {}
+
+    async def rejected(self, sent: dict[str, str]) -> bool:
+        """A 401 for the ``sent`` headers: fetch a new token; True if it differs (a retry may pass)."""
+        if sent.get("authorization") != self._token:
+            return True  # another request refreshed it meanwhile
+        token, self._expiry = await self._source.fetch(True)
+        changed = token != self._token
+        self._token = token
+        return changed
+
+
+class _KubeconfigUser:
+    """A kubeconfig user's token: exec plugin, OIDC or GCP auth-provider, token or tokenFile.
+
+    Uses the loader kubernetes_asyncio returned; it never writes back (``persist_config=False``).
+    """
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    async def fetch(self, force: bool) -> tuple[str | None, datetime | None]:
+        loader, user = self._loader, self._loader._user  # the loader keeps the user private
+        if user is None:
+            return None, None
+        if loader.provider in ("oidc", "gcp"):
+            config = user["auth-provider"].value.setdefault("config", {})
+            if force:  # the provider refreshes what it no longer has (the refresh-token, the ADC)
+                config.pop("id-token" if loader.provider == "oidc" else "access-token", None)
+            await loader._load_authentication()  # it refreshes an expired token itself
+            return getattr(loader, "token", None), datetime.now(UTC)  # cheap to re-check on every request
+        if "exec" in user:
+            if force or not hasattr(loader, "token"):  # else the token it got when loading the kubeconfig
+                if hasattr(loader, "exec_plugin_expiry"):
+                    del loader.exec_plugin_expiry  # run the plugin again, whatever it said before
+                await loader.load_from_exec_plugin()
+            expiry = getattr(loader, "exec_plugin_expiry", None)
+            if expiry is not None and expiry.tzinfo is None:
+                expiry = expiry.replace(tzinfo=UTC)
+            return getattr(loader, "token", None), expiry
+        loader._load_user_token() or loader._load_user_pass_token()  # re-reads a tokenFile
+        return getattr(loader, "token", None), None
+
+
+class _ConfigurationToken:
+    """In-cluster: the ServiceAccount token, which kubernetes_asyncio's refresh hook re-reads each minute."""
+
+    def __init__(self, cfg: Any) -> None:
+        self._cfg = cfg
+
+    async def fetch(self, force: bool) -> tuple[str | None, datetime | None]:
+        settings = await self._cfg.auth_settings()
+        token = settings.get("BearerToken")
+        return (str(token["value"]) if token else None), datetime.now(UTC) + timedelta(seconds=60)
+
+
 class Kube:
     """A client for one API server: raw JSON in and out, typed errors, separate watch and write sessions."""
 
-    def __init__(self, host: str, ssl_context: ssl.SSLContext, auth: Callable[[], Any], limit: int) -> None:
+    def __init__(self, host: str, ssl_context: ssl.SSLContext, credentials: Credentials, limit: int) -> None:
         self.host = host.rstrip("/")
         self._ssl = ssl_context
-        self._auth = auth
+        self._credentials = credentials
         self._limit = limit
+        self.proxy: str | None = None
+        """The kubeconfig's ``proxy-url``; without it the environment's proxy settings apply."""
+        self.tls_server_name: str | None = None
+        """The kubeconfig's ``tls-server-name``: the name sent in SNI and checked in the serving cert."""
         self._write: aiohttp.ClientSession | None = None
         self._watch: aiohttp.ClientSession | None = None
         self.counter = RequestCounter()
@@ -59,37 +149,45 @@ class Kube:
         """A client from ``kubeconfig``, else the in-cluster config, else ``$KUBECONFIG`` or ~/.kube/config.
 
         ``limit`` caps the write session's connections; watches are never limited (each holds one open).
+        The kubeconfig is never written back (``persist_config=False``: a refreshed token stays in memory);
+        its ``proxy-url`` and ``tls-server-name`` are honoured, and without ``proxy-url`` so are
+        ``HTTPS_PROXY``/``NO_PROXY``.
         """
         from kubernetes_asyncio import config as kconfig  # the one import of kubernetes_asyncio
         from kubernetes_asyncio.client import Configuration
 
         cfg = Configuration()
+        credentials: Credentials
         if kubeconfig:
-            await kconfig.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+            loader = await kconfig.load_kube_config(
+                config_file=kubeconfig, client_configuration=cfg, persist_config=False
+            )
+            credentials = Credentials(_KubeconfigUser(loader))
         else:
             try:
                 kconfig.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+                credentials = Credentials(_ConfigurationToken(cfg))
             except kconfig.ConfigException:
-                await kconfig.load_kube_config(client_configuration=cfg)
+                loader = await kconfig.load_kube_config(client_configuration=cfg, persist_config=False)
+                credentials = Credentials(_KubeconfigUser(loader))
         context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
         if cfg.cert_file:
             context.load_cert_chain(cfg.cert_file, keyfile=cfg.key_file)
         if not cfg.verify_ssl:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-
-        async def auth() -> dict[str, str]:
-            settings = await cfg.auth_settings()
-            token = settings.get("BearerToken")
-            return {"authorization": token["value"]} if token else {}
-
-        return cls(str(cfg.host), context, auth, limit)
+        client = cls(str(cfg.host), context, credentials, limit)
+        client.proxy = cfg.proxy or None
+        client.tls_server_name = cfg.tls_server_name or None
+        return client
 
     def _session(self, *, watch: bool) -> aiohttp.ClientSession:
         current = self._watch if watch else self._write
         if current is None or current.closed:
             connector = aiohttp.TCPConnector(ssl=self._ssl, limit=0 if watch else self._limit)
-            current = aiohttp.ClientSession(connector=connector, read_bufsize=2**21)
+            current = aiohttp.ClientSession(
+                connector=connector, read_bufsize=2**21, headers={"user-agent": USER_AGENT}, trust_env=True
+            )
             if watch:
                 self._watch = current
             else:
@@ -117,29 +215,42 @@ class Kube:
         Raises the typed ApiError for a 4xx (NotFound, Conflict, ...), TransientError for a 5xx, a
         connection error or no answer within ``request_timeout`` seconds. Every attempt is counted.
         """
-        headers = {"accept": "application/json", **(await self._auth())}
-        data = None
-        if body is not None:
-            data = orjson.dumps(body)
-            headers["content-type"] = content_type
-        session = self._session(watch=False)
-        try:
-            async with session.request(
-                method,
-                self.host + path,
-                params=query,
-                data=data,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=request_timeout),
-            ) as resp:
-                raw = await resp.read()
-                self.counter.record(method, resp.status)
-                if resp.status >= 400:
-                    raise _error(resp.status, raw, resp.headers.get("Retry-After"))
-                return orjson.loads(raw) if raw else {}
-        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-            self.counter.record(method, 0)
-            raise errors.TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        data = None if body is None else orjson.dumps(body)
+        for attempt in (1, 2):
+            headers = {"accept": "application/json", **(await self._credentials.headers())}
+            if data is not None:
+                headers["content-type"] = content_type
+            session = self._session(watch=False)
+            try:
+                async with session.request(
+                    method,
+                    self.host + path,
+                    params=query,
+                    data=data,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=request_timeout),
+                    **self._route(),
+                ) as resp:
+                    raw = await resp.read()
+                    self.counter.record(method, resp.status)
+                    if resp.status == 401 and attempt == 1 and await self._credentials.rejected(headers):
+                        continue
+                    if resp.status >= 400:
+                        raise _error(resp.status, raw, resp.headers.get("Retry-After"))
+                    return orjson.loads(raw) if raw else {}
+            except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+                self.counter.record(method, 0)
+                raise errors.TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _route(self) -> dict[str, Any]:
+        """The per-request proxy and TLS server name from the kubeconfig (aiohttp keyword arguments)."""
+        route: dict[str, Any] = {}
+        if self.proxy:
+            route["proxy"] = self.proxy
+        if self.tls_server_name:
+            route["server_hostname"] = self.tls_server_name
+        return route
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> JSON:
         """One object; NotFound when it does not exist."""
@@ -165,9 +276,24 @@ class Kube:
             "POST", resource.path(namespace), query={"fieldManager": field_manager}, body=body
         )
 
-    async def replace(self, resource: Resource, namespace: str | None, name: str, body: JSON) -> JSON:
+    async def replace(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        body: JSON,
+        *,
+        field_manager: str,
+        request_timeout: float = 60.0,
+    ) -> JSON:
         """PUT a whole object; its ``metadata.resourceVersion`` makes it conditional (Conflict when stale)."""
-        return await self.request("PUT", resource.path(namespace, name), body=body)
+        return await self.request(
+            "PUT",
+            resource.path(namespace, name),
+            query={"fieldManager": field_manager},
+            body=body,
+            request_timeout=request_timeout,
+        )
 
     async def merge_patch(
         self, resource: Resource, namespace: str | None, name: str, body: JSON, *, field_manager: str
@@ -210,19 +336,27 @@ class Kube:
         self, resource: Resource, namespace: str | None, query: dict[str, str], *, inactivity: float
     ) -> AsyncIterator[JSON]:
         """One watch connection: yields events until the server closes it; raises on errors and silence."""
-        headers = {"accept": "application/json", **(await self._auth())}
-        session = self._session(watch=True)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=inactivity)
         try:
-            async with session.get(
-                self.host + resource.path(namespace), params=query, headers=headers, timeout=timeout
-            ) as resp:
-                self.counter.record("WATCH", resp.status)
-                if resp.status >= 400:
-                    raise _error(resp.status, await resp.read(), None)
-                async for line in resp.content:
-                    if line.strip():
-                        yield orjson.loads(line)
+            for attempt in (1, 2):
+                headers = {"accept": "application/json", **(await self._credentials.headers())}
+                session = self._session(watch=True)
+                async with session.get(
+                    self.host + resource.path(namespace),
+                    params=query,
+                    headers=headers,
+                    timeout=timeout,
+                    **self._route(),
+                ) as resp:
+                    self.counter.record("WATCH", resp.status)
+                    if resp.status == 401 and attempt == 1 and await self._credentials.rejected(headers):
+                        continue
+                    if resp.status >= 400:
+                        raise _error(resp.status, await resp.read(), None)
+                    async for line in resp.content:
+                        if line.strip():
+                            yield orjson.loads(line)
+                    return
         except (aiohttp.ClientError, TimeoutError, ConnectionError, asyncio.IncompleteReadError) as exc:
             raise errors.TransientError(f"watch {resource.plural}: {type(exc).__name__}: {exc}") from exc
 

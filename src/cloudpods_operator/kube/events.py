@@ -1,8 +1,10 @@
 """Kubernetes Events (events.k8s.io/v1) on the OnecloudCluster, de-duplicated as client-go's recorder would.
 
 A repeat of the same (reason, note) for the same cluster within ten minutes is dropped: a stuck
-spec error must not write an Event on every retry. Notes never carry secret values: they are
-built from object names, kinds, images and validation messages only.
+spec error must not write an Event on every retry. What is remembered for that is bounded (entries
+older than the window go, and at most ``MAX_REMEMBERED`` stay), so notes that never repeat (they
+carry generations, images, messages) do not grow the process forever. Notes never carry secret
+values: they are built from object names, kinds, images and validation messages only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,35 @@ from cloudpods_operator.kube.client import Kube
 log = logging.getLogger(__name__)
 REPORTING_CONTROLLER = "onecloud.yunion.io/cloudpods-operator"
 REPEAT_WINDOW = 600.0
+FIELD_MANAGER = "cloudpods-operator"
+MAX_REMEMBERED = 4096
+
+Key = tuple[str, str, str, str]
+
+
+class RepeatFilter:
+    """Admits a key at most once per ``window`` seconds; remembers at most ``limit`` keys, oldest go first."""
+
+    def __init__(self, window: float = REPEAT_WINDOW, limit: int = MAX_REMEMBERED) -> None:
+        self.window, self.limit = window, limit
+        self._seen: dict[Key, float] = {}  # in the order last admitted, so the oldest is first
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def admit(self, key: Key, now: float) -> bool:
+        """True (and remembered) unless ``key`` was admitted less than ``window`` seconds before ``now``."""
+        at = self._seen.get(key)
+        if at is not None and now - at < self.window:
+            return False
+        self._seen.pop(key, None)
+        self._seen[key] = now
+        while self._seen:
+            oldest, at = next(iter(self._seen.items()))
+            if len(self._seen) <= self.limit and now - at < self.window:
+                break
+            del self._seen[oldest]
+        return True
 
 
 def now_rfc3339() -> str:
@@ -32,7 +63,7 @@ class Recorder:
     def __init__(self, kube: Kube, instance: str) -> None:
         self._kube = kube
         self._instance = instance[:128]
-        self._seen: dict[tuple[str, str, str, str], float] = {}
+        self._repeats = RepeatFilter()
 
     async def emit(self, cluster: dict[str, Any], type_: str, reason: str, action: str, note: str) -> None:
         """Post one Event regarding ``cluster`` (the raw object); never raises, a failed post is logged.
@@ -42,11 +73,8 @@ class Recorder:
         """
         meta = cluster.get("metadata", {})
         namespace, name = meta.get("namespace", "default"), meta.get("name", "")
-        key = (namespace, name, reason, note)
-        now = time.monotonic()
-        if now - self._seen.get(key, -REPEAT_WINDOW) < REPEAT_WINDOW:
+        if not self._repeats.admit((namespace, name, reason, note), time.monotonic()):
             return
-        self._seen[key] = now
         body = {
             "apiVersion": "events.k8s.io/v1",
             "kind": "Event",
@@ -67,6 +95,11 @@ class Recorder:
             },
         }
         try:
-            await self._kube.request("POST", kinds.RESOURCES["Event"].path(namespace), body=body)
+            await self._kube.request(
+                "POST",
+                kinds.RESOURCES["Event"].path(namespace),
+                query={"fieldManager": FIELD_MANAGER},
+                body=body,
+            )
         except errors.OperatorError as exc:
             log.warning("could not record event %s on %s/%s: %s", reason, namespace, name, exc)

@@ -3,8 +3,10 @@
 Expiry is judged on the local clock from when the record was last seen to change (never by
 comparing our clock with the holder's ``renewTime``). Writes carry the resourceVersion read,
 so two candidates racing for an expired Lease cannot both win. The holder renews every
-``retry_period``; if it cannot renew within ``renew_deadline`` it gives up leadership; on
-shutdown it releases the Lease so a successor need not wait out the duration.
+``retry_period``; if it cannot renew within ``renew_deadline`` of the start of its last successful
+renewal it gives up leadership, and every attempt is cut off at that deadline (a hung request must
+not keep a deposed leader acting after a standby took over); on shutdown it releases the Lease so
+a successor need not wait out the duration.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cloudpods_operator.kube.client import Kube
 
 log = logging.getLogger(__name__)
 LEASE = kinds.RESOURCES["Lease"]
+FIELD_MANAGER = "cloudpods-operator-lease"
 
 
 def _micro_now() -> str:
@@ -56,32 +59,43 @@ class LeaderElector:
         self._clock = clock
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
+        self._renewed_at = 0.0
         self.is_leader = False
 
     async def acquire(self) -> None:
         """Returns once this process holds the Lease."""
         while True:
-            if await self._try_acquire_or_renew():
+            started = self._clock()
+            if await self._try_acquire_or_renew(self.duration):
+                self._renewed_at = started
                 break
             await anyio.sleep(self.retry * random.uniform(1.0, 1.2))
         self.is_leader = True
         log.info("acquired lease %s/%s as %s", self.namespace, self.name, self.identity)
 
     async def hold(self) -> None:
-        """Renews until it cannot for ``renew_deadline``; then returns (leadership is lost)."""
-        last_renew = self._clock()
+        """Renews until it cannot for ``renew_deadline``; then returns (leadership is lost).
+
+        The deadline runs from the start of the last successful renewal (what the standby saw change
+        no earlier), and each attempt is cancelled when it passes, however the request hangs.
+        """
         while True:
             await anyio.sleep(self.retry)
-            try:
-                ok = await self._try_acquire_or_renew()
-            except errors.OperatorError as exc:
-                log.warning("lease renewal failed: %s", exc)
-                ok = False
+            started = self._clock()
+            remaining = self.deadline - (started - self._renewed_at)
+            ok = False
+            with anyio.move_on_after(max(remaining, 0.0)):
+                try:
+                    ok = await self._try_acquire_or_renew(max(remaining, 0.1))
+                except errors.OperatorError as exc:
+                    log.warning("lease renewal failed: %s", exc)
             if ok:
-                last_renew = self._clock()
-            elif self._clock() - last_renew >= self.deadline:
+                self._renewed_at = started
+            elif self._clock() - self._renewed_at >= self.deadline:
                 self.is_leader = False
-                log.error("lost lease %s/%s", self.namespace, self.name)
+                log.error(
+                    "lost lease %s/%s: not renewed within %.0fs", self.namespace, self.name, self.deadline
+                )
                 return
 
     async def release(self) -> None:
@@ -98,15 +112,20 @@ class LeaderElector:
             if spec.get("holderIdentity") != self.identity:
                 return
             spec.update({"holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": _micro_now()})
-            await self.kube.replace(LEASE, self.namespace, self.name, lease)
+            await self.kube.replace(
+                LEASE, self.namespace, self.name, lease, field_manager=FIELD_MANAGER, request_timeout=2.0
+            )
             log.info("released lease %s/%s", self.namespace, self.name)
         except errors.OperatorError as exc:
             log.warning("could not release lease: %s", exc)
 
-    async def _try_acquire_or_renew(self) -> bool:
+    async def _try_acquire_or_renew(self, request_timeout: float) -> bool:
+        """One attempt; each request is given at most ``request_timeout`` seconds."""
         now = _micro_now()
         try:
-            lease = await self.kube.get(LEASE, self.namespace, self.name)
+            lease = await self.kube.request(
+                "GET", LEASE.path(self.namespace, self.name), request_timeout=request_timeout
+            )
         except errors.NotFound:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
@@ -115,7 +134,13 @@ class LeaderElector:
                 "spec": self._spec(now, now, 0),
             }
             try:
-                await self.kube.create(LEASE, self.namespace, body, field_manager="cloudpods-operator-lease")
+                await self.kube.request(
+                    "POST",
+                    LEASE.path(self.namespace),
+                    query={"fieldManager": FIELD_MANAGER},
+                    body=body,
+                    request_timeout=request_timeout,
+                )
             except errors.Conflict:
                 return False
             return True
@@ -133,7 +158,14 @@ class LeaderElector:
             acquired or now, now, transitions if holder == self.identity else transitions + 1
         )
         try:
-            await self.kube.replace(LEASE, self.namespace, self.name, lease)
+            await self.kube.replace(
+                LEASE,
+                self.namespace,
+                self.name,
+                lease,
+                field_manager=FIELD_MANAGER,
+                request_timeout=request_timeout,
+            )
         except errors.Conflict:
             return False
         return True

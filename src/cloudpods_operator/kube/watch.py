@@ -3,7 +3,8 @@
 List (with the label selector), hand the full set to the cache, then watch from the list's
 resourceVersion with bookmarks. A 410 Gone (as an HTTP status or an ERROR event) means the
 resourceVersion is too old: list again. Any other failure, or silence longer than the
-inactivity deadline, reconnects from the last resourceVersion seen, with backoff.
+inactivity deadline, reconnects from the last resourceVersion seen (an event's or a bookmark's, also
+when the connection broke mid-stream), with backoff, so a reset neither replays events nor re-lists.
 """
 
 from __future__ import annotations
@@ -61,14 +62,14 @@ async def run_watch(
     An ``optional`` watch that is Forbidden (RBAC left it out) stops quietly instead of retrying.
     """
     backoff = 0.2
-    version: str | None = None
+    position = _Position()
     restart = on_restart or (lambda reason: None)
     while True:
         try:
-            if version is None:
-                version = await _list(kube, spec, sink)
+            if position.version is None:
+                position.version = await _list(kube, spec, sink)
                 on_synced()
-            version = await _watch_once(kube, spec, sink, version)
+            await _watch_once(kube, spec, sink, position)
             backoff = 0.2
         except errors.Forbidden as exc:
             if optional:
@@ -81,13 +82,20 @@ async def run_watch(
         except errors.Gone:
             log.info("watch %s: resourceVersion expired, listing again", spec.resource.plural)
             restart("gone")
-            version = None
+            position.version = None
         except (errors.OperatorError, ValueError) as exc:
             restart("error")
             log.warning("watch %s failed (%s); retrying in %.1fs", spec.resource.plural, exc, backoff)
             await sleep(backoff + random.uniform(0, backoff / 2))
             # A missing resource (the CRD not installed yet) is worth checking often: it appears at once.
             backoff = min(backoff * 2, 2.0 if isinstance(exc, errors.NotFound) else 30.0)
+
+
+@dataclass
+class _Position:
+    """The last resourceVersion seen; updated per event, so it survives a connection that breaks."""
+
+    version: str | None = None
 
 
 async def _list(kube: Kube, spec: WatchSpec, sink: Sink) -> str:
@@ -106,11 +114,11 @@ async def _list(kube: Kube, spec: WatchSpec, sink: Sink) -> str:
     return str(page.get("metadata", {}).get("resourceVersion", ""))
 
 
-async def _watch_once(kube: Kube, spec: WatchSpec, sink: Sink, version: str) -> str:
+async def _watch_once(kube: Kube, spec: WatchSpec, sink: Sink, position: _Position) -> None:
     query = {
         "watch": "true",
         "allowWatchBookmarks": "true",
-        "resourceVersion": version,
+        "resourceVersion": str(position.version),
         "timeoutSeconds": str(random.randint(240, 300)),
     }
     if spec.label_selector:
@@ -125,5 +133,4 @@ async def _watch_once(kube: Kube, spec: WatchSpec, sink: Sink, version: str) -> 
         if kind != "BOOKMARK":
             await sink.event(spec.resource.kind, kind, obj)
         if new_version:
-            version = str(new_version)
-    return version
+            position.version = str(new_version)
