@@ -396,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser(
         "export-cluster-config",
         help="print the Go operator's <NAME>-cluster-config ConfigMap with the cluster's current passwords",
+        description="Read the cluster's <NAME>-credentials Secret and print the Go operator's "
+        "<NAME>-cluster-config ConfigMap with those passwords, so that handing the cluster back to the Go "
+        "operator keeps every login working.",
     )
     export.add_argument("cluster", metavar="NAMESPACE/NAME", help="the OnecloudCluster")
     export.add_argument("--kubeconfig", help="default: in-cluster config, then $KUBECONFIG or ~/.kube/config")

@@ -133,69 +133,100 @@ class Settings:
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of ``run``; each default is read from the environment variable named in its help."""
-    p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG") or None)
+    p.add_argument(
+        "--kubeconfig",
+        default=os.environ.get("KUBECONFIG") or None,
+        help="kubeconfig file; unset: the in-cluster config, else ~/.kube/config [KUBECONFIG]",
+    )
     p.add_argument(
         "--namespaces",
         default=_env("WATCH_NAMESPACES", ""),
-        help="comma-separated namespaces to watch (default: all) [WATCH_NAMESPACES]",
+        help="comma-separated namespaces to watch; empty: every namespace [WATCH_NAMESPACES]",
     )
     p.add_argument(
-        "--workers", type=_typed(_count, "WORKERS"), default=_env("WORKERS", "8"), help="[WORKERS]"
+        "--workers",
+        type=_typed(_count, "WORKERS"),
+        default=_env("WORKERS", "8"),
+        help="OnecloudClusters reconciled at once (default: %(default)s) [WORKERS]",
     )
     p.add_argument(
         "--apply-concurrency",
         type=_typed(_count, "APPLY_CONCURRENCY"),
         default=_env("APPLY_CONCURRENCY", "16"),
-        help="[APPLY_CONCURRENCY]",
+        help="server-side applies in flight at once, all clusters together"
+        " (default: %(default)s) [APPLY_CONCURRENCY]",
     )
     p.add_argument(
-        "--field-manager", default=_env("FIELD_MANAGER", "cloudpods-operator"), help="[FIELD_MANAGER]"
+        "--field-manager",
+        default=_env("FIELD_MANAGER", "cloudpods-operator"),
+        help="server-side apply field manager: owner of every field the operator writes"
+        " (default: %(default)s) [FIELD_MANAGER]",
     )
     p.add_argument(
         "--resync",
         type=_typed(_seconds, "RESYNC_SECONDS"),
         default=_env("RESYNC_SECONDS", "300"),
-        help="[RESYNC_SECONDS]",
+        help="seconds after which every cluster is reconciled again, changed or not"
+        " (default: %(default)s) [RESYNC_SECONDS]",
     )
     p.add_argument(
         "--log-level",
         type=_typed(_log_level, "LOG_LEVEL"),
         default=_env("LOG_LEVEL", "info"),
-        help="[LOG_LEVEL]",
+        help="debug, info, warning or error (default: %(default)s) [LOG_LEVEL]",
     )
     p.add_argument(
         "--log-format",
         type=_typed(_choice("auto", "json", "text"), "LOG_FORMAT"),
         default=_env("LOG_FORMAT", "auto"),
-        help="auto, json or text [LOG_FORMAT]",
+        help="json (one object a line), text, or auto: text on a terminal, else json"
+        " (default: %(default)s) [LOG_FORMAT]",
     )
     p.add_argument(
         "--metrics-address",
         type=_typed(_address, "METRICS_ADDRESS"),
         default=_env("METRICS_ADDRESS", ":8080"),
-        help="[METRICS_ADDRESS]",
+        help="HOST:PORT or :PORT of /metrics; empty: off (default: %(default)s) [METRICS_ADDRESS]",
     )
     p.add_argument(
         "--health-address",
         type=_typed(_address, "HEALTH_ADDRESS"),
         default=_env("HEALTH_ADDRESS", ":8081"),
-        help="[HEALTH_ADDRESS]",
+        help="HOST:PORT or :PORT of /healthz and /readyz; empty: off (default: %(default)s) [HEALTH_ADDRESS]",
     )
     p.add_argument(
         "--leader-elect",
         action=argparse.BooleanOptionalAction,
         default=_env_bool_or_none("LEADER_ELECT", False),
-        help="[LEADER_ELECT]",
+        help="hold a Lease before writing, so one of several replicas acts"
+        " (default: %(default)s) [LEADER_ELECT]",
     )
-    p.add_argument("--lease-name", default=_env("LEASE_NAME", "cloudpods-operator"))
-    p.add_argument("--lease-namespace", default=_env("POD_NAMESPACE", "default"), help="[POD_NAMESPACE]")
-    for flag, env, default in (
-        ("--lease-duration", "LEASE_DURATION", "15"),
-        ("--renew-deadline", "RENEW_DEADLINE", "10"),
-        ("--retry-period", "RETRY_PERIOD", "2"),
+    p.add_argument(
+        "--lease-name",
+        default=_env("LEASE_NAME", "cloudpods-operator"),
+        help="the Lease's name (default: %(default)s) [LEASE_NAME]",
+    )
+    p.add_argument(
+        "--lease-namespace",
+        default=_env("POD_NAMESPACE", "default"),
+        help="the Lease's namespace; the pod's own in a deployment (default: %(default)s) [POD_NAMESPACE]",
+    )
+    for flag, env, default, what in (
+        ("--lease-duration", "LEASE_DURATION", "15", "seconds a Lease is valid unrenewed"),
+        ("--renew-deadline", "RENEW_DEADLINE", "10", "seconds the leader tries to renew before it exits"),
+        ("--retry-period", "RETRY_PERIOD", "2", "seconds between attempts to acquire or renew"),
     ):
-        p.add_argument(flag, type=_typed(_seconds, env), default=_env(env, default), help=f"[{env}]")
-    p.add_argument("--identity", default=_env("POD_NAME", socket.gethostname()), help="[POD_NAME]")
+        p.add_argument(
+            flag,
+            type=_typed(_seconds, env),
+            default=_env(env, default),
+            help=f"{what} (default: %(default)s) [{env}]",
+        )
+    p.add_argument(
+        "--identity",
+        default=_env("POD_NAME", socket.gethostname()),
+        help="this process in the Lease and in Events; the pod name, else the hostname [POD_NAME]",
+    )
     p.add_argument(
         "--mysql-address",
         default=_env("MYSQL_ADDRESS", ""),
@@ -219,7 +250,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--keystone-recheck",
         type=_typed(_seconds, "KEYSTONE_RECHECK_SECONDS"),
         default=_env("KEYSTONE_RECHECK_SECONDS", "300"),
-        help="seconds an unchanged registration is not read again [KEYSTONE_RECHECK_SECONDS]",
+        help="seconds an unchanged registration is not read again"
+        " (default: %(default)s) [KEYSTONE_RECHECK_SECONDS]",
     )
 
 

@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -424,3 +425,18 @@ def test_a_huge_value_is_not_echoed(capsys: pytest.CaptureFixture[str], tmp_path
     assert code == 2
     assert len(err.splitlines()) == 1 and len(err) < 700, err[:1000]
     assert "spec.version" in err
+
+
+def test_every_command_and_flag_says_what_it_does() -> None:
+    """Each command has a description, each flag a help; run's flags name their environment variable."""
+    parser = cli.build_parser()
+    assert parser.description and "``" not in parser.description
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        assert sub.description, f"{name} has no description"
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and not action.help.startswith("["), f"{name} {action.option_strings}: no help"
+            if name == "run":
+                assert re.search(r"\[[A-Z_]+\]$", action.help), f"run {action.option_strings}: no variable"
