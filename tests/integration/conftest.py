@@ -1,11 +1,15 @@
 """Fixtures for tests against a real Kubernetes API server.
 
-The cluster is chosen once per session, in this order:
+The cluster is chosen once per session:
   1. KUBECONFIG_FOR_TESTS: any existing cluster (used as is, never torn down);
-  2. a k3s container (testcontainers) when a Docker engine answers;
-  3. the project's local control plane (localcluster: etcd, kube-apiserver, controller-manager, scheduler
-     and KWOK nodes on 127.0.0.1), started in a temporary run directory and stopped at session end.
-CLOUDPODS_TEST_CLUSTER=local|k3s forces 3 or 2. Nothing is ever skipped silently: if no cluster can start,
+  2. KUBE_TEST_BACKEND=k3s: a k3s container (testcontainers, the image pinned as K3S_IMAGE in
+     hack/cluster/versions.env, the control plane's Kubernetes version), only when asked: k3s runs real
+     containers where the local control plane has KWOK nodes, so the lifecycle tests need images a
+     registry serves (KWOK inside k3s is not set up yet);
+  3. otherwise (KUBE_TEST_BACKEND=local, the default) the project's local control plane (localcluster:
+     etcd, kube-apiserver, controller-manager, scheduler and KWOK nodes on 127.0.0.1), started in a
+     temporary run directory and stopped at session end.
+Nothing is ever skipped silently: if no cluster can start,
 every test that needs one errors with the reason (and the failing component's log).
 """
 
@@ -109,7 +113,10 @@ def _k3s(workdir: Path) -> Iterator[Kube]:
     except ImportError:  # older testcontainers
         from testcontainers.k3s import K3SContainer
     t0 = time.monotonic()
-    with K3SContainer() as container:
+    image = localcluster.versions().get("K3S_IMAGE")
+    if not image:
+        pytest.fail("KUBE_TEST_BACKEND=k3s: no K3S_IMAGE pinned in hack/cluster/versions.env", pytrace=False)
+    with K3SContainer(image=image) as container:
         kubeconfig = workdir / "k3s.kubeconfig"
         kubeconfig.write_text(container.config_yaml())
         yield Kube(kubeconfig, "k3s", startup_seconds=time.monotonic() - t0)
@@ -145,11 +152,16 @@ def kube() -> Iterator[Kube]:
             pytest.fail(f"KUBECONFIG_FOR_TESTS={env_kubeconfig} is not a file", pytrace=False)
         yield Kube(path, "KUBECONFIG_FOR_TESTS")
         return
-    forced = os.environ.get("CLOUDPODS_TEST_CLUSTER", "")
+    backend = os.environ.get("KUBE_TEST_BACKEND", "local")
+    if backend not in ("local", "k3s"):
+        pytest.fail(f"KUBE_TEST_BACKEND={backend!r}: expected local (default) or k3s", pytrace=False)
+    if backend == "k3s" and not _docker_answers():
+        pytest.fail(
+            "KUBE_TEST_BACKEND=k3s needs a Docker engine (DOCKER_HOST), and none answers", pytrace=False
+        )
     with tempfile.TemporaryDirectory(prefix="cloudpods-it-") as tmp:
         workdir = Path(tmp)
-        use_k3s = forced == "k3s" or (forced != "local" and _docker_answers())
-        with _k3s(workdir) if use_k3s else _local(workdir) as target:
+        with _k3s(workdir) if backend == "k3s" else _local(workdir) as target:
             yield target
 
 

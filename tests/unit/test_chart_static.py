@@ -647,3 +647,12 @@ def test_the_wheel_ships_the_operator_only(tmp_path: Path) -> None:
         str(p.relative_to(package.parent)) for p in package.rglob("*") if p.is_file() and p.suffix != ".pyc"
     }
     assert sorted(data - names) == [], "files of the package missing from the wheel (package-data)"
+
+
+def test_k3s_image_is_pinned_to_the_control_planes_kubernetes() -> None:
+    """KUBE_TEST_BACKEND=k3s runs the Kubernetes the local control plane runs, never :latest."""
+    from localcluster import versions
+
+    pinned = versions()
+    image, _, tag = pinned["K3S_IMAGE"].rpartition(":")
+    assert image == "rancher/k3s" and tag.startswith(pinned["K8S_VERSION"] + "-k3s"), pinned["K3S_IMAGE"]
