@@ -106,18 +106,24 @@ class LeaderElector:
         if not self.is_leader:
             return
         self.is_leader = False
-        try:
-            lease = await self.kube.get(LEASE, self.namespace, self.name)
-            spec = lease.get("spec", {})
-            if spec.get("holderIdentity") != self.identity:
+        for attempt in range(3):  # a renewal still in flight moves the resourceVersion: read it again
+            try:
+                lease = await self.kube.get(LEASE, self.namespace, self.name)
+                spec = lease.get("spec", {})
+                if spec.get("holderIdentity") != self.identity:
+                    return
+                spec.update({"holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": _micro_now()})
+                await self.kube.replace(
+                    LEASE, self.namespace, self.name, lease, field_manager=FIELD_MANAGER, request_timeout=2.0
+                )
+                log.info("released lease %s/%s", self.namespace, self.name)
                 return
-            spec.update({"holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": _micro_now()})
-            await self.kube.replace(
-                LEASE, self.namespace, self.name, lease, field_manager=FIELD_MANAGER, request_timeout=2.0
-            )
-            log.info("released lease %s/%s", self.namespace, self.name)
-        except errors.OperatorError as exc:
-            log.warning("could not release lease: %s", exc)
+            except errors.Conflict as exc:
+                if attempt == 2:
+                    log.warning("could not release lease: %s", exc)
+            except errors.OperatorError as exc:
+                log.warning("could not release lease: %s", exc)
+                return
 
     async def _try_acquire_or_renew(self, request_timeout: float) -> bool:
         """One attempt; each request is given at most ``request_timeout`` seconds."""
