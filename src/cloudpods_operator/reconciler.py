@@ -406,10 +406,8 @@ class Reconciler:
             registered.state,
             trouble,
         )
-        for name, comp in new["components"].items():
-            self.metrics.component_ready.labels(f"{key[0]}/{key[1]}", name).set(
-                1 if comp["phase"] == "Normal" else 0
-            )
+        ready = {name: comp["phase"] == "Normal" for name, comp in new["components"].items()}
+        self.metrics.components(f"{key[0]}/{key[1]}", ready)
         if status.without_times(new) != status.without_times(previous):
             await self._write_status(raw, new)
             outcome.status_written = True
