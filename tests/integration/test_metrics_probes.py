@@ -3,7 +3,9 @@
 - /healthz answers as soon as the process serves; /readyz is 503 until every watch has listed, then 200.
   The transition is made observable by starting the operator as a ServiceAccount that may not list yet,
   and granting list+watch while it runs.
-- /metrics carries the controller-runtime names and the operator's own, and they move with a reconcile.
+- /metrics carries exactly the families of tests/unit/metric_names.py (controller-runtime's, client-go's, the
+  process collector's, the operator's own), no ``_created`` series; every workqueue and reconcile series
+  moves with one reconcile, and a deleted cluster's series go.
 - Log lines are JSON objects, and those about a cluster carry "cluster": "<namespace>/<name>".
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from metric_names import EXPECTED
 
 from cloudpods_operator import kinds
 from localcluster import demo
@@ -24,19 +27,6 @@ from .helpers import KEYSTONE_IMAGE, Kubectl, delete_namespace, eventually, exam
 from .operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
-
-EXPOSED = {
-    "controller_runtime_reconcile_total": "counter",
-    "controller_runtime_reconcile_errors_total": "counter",
-    "controller_runtime_reconcile_time_seconds": "histogram",
-    "cloudpods_operator_applies_total": "counter",
-    "cloudpods_operator_apply_skipped_total": "counter",
-    "cloudpods_operator_watch_restarts_total": "counter",
-    "workqueue_depth": "gauge",
-    "cloudpods_operator_component_ready": "gauge",
-    "rest_client_requests_total": "counter",
-    "leader_election_master_status": "gauge",
-}
 
 REFUSALS = 5
 """Refused lists per watch before list rights are granted: retried 0.2, 0.4, 0.8 and 1.6 s apart (3 s)."""
@@ -65,6 +55,18 @@ metadata: {{name: list-watch, namespace: {ns}}}
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: list-watch}}
 subjects: [{{kind: ServiceAccount, name: probe, namespace: {ns}}}]
 """
+
+
+MOVING: dict[str, dict[str, str]] = {
+    "controller_runtime_reconcile_total": {"result": "success"},
+    "controller_runtime_reconcile_time_seconds_count": {},
+    "workqueue_adds_total": {},
+    "workqueue_queue_duration_seconds_count": {},
+    "workqueue_work_duration_seconds_count": {},
+    "rest_client_request_duration_seconds_count": {"verb": "PATCH"},
+    "rest_client_requests_total": {"method": "PATCH", "code": "200"},
+}
+"""Counters and histograms one successful reconcile moves (the in-flight gauges: the APF test below)."""
 
 
 def _types(exposition: str) -> dict[str, str]:
@@ -129,19 +131,22 @@ async def test_readyz_is_503_until_the_watches_have_listed(
         print(f"  {time.monotonic() - granted:.1f}s once list+watch was granted (failed watches back off)")
 
         # A cluster it can read but not write: the Secret create is refused, the reconcile fails (and
-        # is retried with backoff), and both the error counters and the log line name the cluster.
+        # is retried with backoff: a workqueue retry), and the log line names the cluster.
         kubectl("apply", "-f", "-", input=example_yaml(namespace))
         cluster = f"{namespace}/default"
 
         def failed() -> None:
-            assert operator.metric("controller_runtime_reconcile_errors_total", cluster=cluster) >= 1
-            assert operator.metric("controller_runtime_reconcile_total", cluster=cluster, result="error") >= 1
+            assert operator.metric("controller_runtime_reconcile_errors_total") >= 1
+            assert operator.metric("controller_runtime_reconcile_total", result="error") >= 1
+            assert operator.metric("workqueue_retries_total", name="onecloudcluster") >= 1
 
         await eventually(failed, timeout=30)
         warnings = [p for p in _json_lines(operator) if p["msg"].startswith("reconcile failed")]
         assert warnings and all(p["cluster"] == cluster for p in warnings), warnings[:2]
         assert "403" in warnings[0]["msg"]
         assert operator.metric("cloudpods_operator_applies_total") == 0
+        assert operator.metric("controller_runtime_terminal_reconcile_errors_total") == 0, "403 is retried"
+        assert operator.metric("cloudpods_operator_cluster_last_success_timestamp_seconds") == 0
         assert operator.terminate() == 0
     finally:
         operator.kill()
@@ -155,9 +160,13 @@ async def test_metrics_move_with_a_reconcile_and_logs_name_the_cluster(
     cluster = f"{target}/default"
     try:
         operator.start()
-        types = _types(operator.metrics())
-        assert {name: types.get(name) for name in EXPOSED} == EXPOSED, types
+        text = operator.metrics()
+        assert _types(text) == {name: kind for name, (kind, _) in EXPECTED.items()}
+        assert "_created" not in text, "no _created series"
+        assert operator.metric("process_resident_memory_bytes") > 10e6
+        assert operator.metric("controller_runtime_max_concurrent_reconciles") >= 1
         assert operator.get("/metrics")[0] == 200, "the health port serves /metrics too"
+        moving = {name: operator.metric(name, **labels) for name, labels in MOVING.items()}
         before = {
             "reconciles": operator.metric("controller_runtime_reconcile_total"),
             "seconds": operator.metric("controller_runtime_reconcile_time_seconds_count"),
@@ -176,6 +185,8 @@ async def test_metrics_move_with_a_reconcile_and_logs_name_the_cluster(
             assert out.stdout == KEYSTONE_IMAGE
 
         await eventually(reconciled, timeout=120, interval=0.5)
+        moved = {name: operator.metric(name, **labels) for name, labels in MOVING.items()}
+        assert {name: moved[name] > moving[name] for name in MOVING} == dict.fromkeys(MOVING, True), moved
 
         def keystone_ready() -> None:
             # 1 once keystone's Deployment has rolled out (KWOK runs its pod): the gauge follows the status.
@@ -191,18 +202,29 @@ async def test_metrics_move_with_a_reconcile_and_logs_name_the_cluster(
             assert operator.metric("cloudpods_operator_apply_skipped_total", kind="Secret") > 0
 
         await eventually(skipped, timeout=30, interval=0.5)
-        assert operator.metric("controller_runtime_reconcile_total", cluster=cluster, result="success") >= 2
-        assert operator.metric("controller_runtime_reconcile_time_seconds_count", cluster=cluster) >= 2
+        assert operator.metric("controller_runtime_reconcile_total", result="success") >= 2
+        assert operator.metric("controller_runtime_reconcile_time_seconds_count") >= 2
         assert operator.metric("cloudpods_operator_applies_total", kind="Deployment", action="create") >= 1
         assert operator.metric("cloudpods_operator_applies_total") > 50
         assert operator.writes() > 50
-        assert "workqueue_depth{" in operator.metrics()
-        assert operator.metric("controller_runtime_reconcile_errors_total", cluster=cluster) == 0
+        last_success = "cloudpods_operator_cluster_last_success_timestamp_seconds"
+        assert operator.metric(last_success, cluster=cluster) > 0
+        assert operator.metric("controller_runtime_reconcile_errors_total") == 0
+        assert f'cluster="{cluster}"' not in "".join(
+            ln for ln in operator.metrics().splitlines() if ln.startswith("controller_runtime_")
+        ), "no cluster label on controller-runtime's series"
 
         lines = _json_lines(operator)
         created = [p for p in lines if p["msg"].startswith("created ")]
         assert len(created) > 50
         assert {p.get("cluster") for p in created} == {cluster}
+
+        kubectl("delete", "oc", "default", "-n", target, "--wait=true")
+
+        def series_gone() -> None:
+            assert f'cluster="{cluster}"' not in operator.metrics()
+
+        await eventually(series_gone, timeout=30, interval=0.2)
         assert operator.terminate() == 0
     finally:
         operator.kill()
