@@ -68,6 +68,14 @@ MOVING: dict[str, dict[str, str]] = {
 }
 """Counters and histograms one successful reconcile moves (the in-flight gauges: the APF test below)."""
 
+IN_FLIGHT = (
+    "controller_runtime_active_workers",
+    "workqueue_depth",
+    "workqueue_unfinished_work_seconds",
+    "workqueue_longest_running_processor_seconds",
+)
+"""Gauges read from the queue and the workers at each scrape: 0 at rest, not 0 while a pass is held."""
+
 
 def _types(exposition: str) -> dict[str, str]:
     out = {}
@@ -228,4 +236,104 @@ async def test_metrics_move_with_a_reconcile_and_logs_name_the_cluster(
         assert operator.terminate() == 0
     finally:
         operator.kill()
+        delete_namespace(kubectl, target)
+
+
+FULL_ACCESS = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: everything, namespace: {ns}}}
+rules: [{{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: everything, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: everything}}
+subjects: [{{kind: ServiceAccount, name: held, namespace: {ns}}}]
+"""
+
+HOLD_SECRET_CREATES = """
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: PriorityLevelConfiguration
+metadata: {{name: {name}}}
+spec:
+  type: Limited
+  limited:
+    nominalConcurrencyShares: 0
+    lendablePercent: 0
+    borrowingLimitPercent: 0
+    limitResponse: {{type: Queue, queuing: {{queues: 1, handSize: 1, queueLengthLimit: 100}}}}
+---
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata: {{name: {name}}}
+spec:
+  priorityLevelConfiguration: {{name: {name}}}
+  matchingPrecedence: 500
+  distinguisherMethod: {{type: ByUser}}
+  rules:
+    - subjects: [{{kind: ServiceAccount, serviceAccount: {{name: held, namespace: {ns}}}}}]
+      resourceRules: [{{verbs: [create], apiGroups: [""], resources: [secrets], namespaces: [{ns}]}}]
+"""
+"""API Priority and Fairness with no seat for the operator's Secret creates: each waits in the API server's
+queue until it is rejected with 429 (or the level is deleted), so a reconcile stays in flight as long as
+the test needs, with nothing faked; every other request of the operator flows as usual."""
+
+
+async def test_in_flight_series_are_read_live_while_a_reconcile_is_held(
+    kube: Kube, kubectl: Kubectl, crd: None, tmp_path: Path
+) -> None:
+    target = new_namespace(kubectl, "it-inflight")
+    hold = f"hold-{target}"
+    kubectl("create", "serviceaccount", "held", "-n", target)
+    kubectl("apply", "-f", "-", input=FULL_ACCESS.format(ns=target))
+    token = await demo.service_account_token(kube.kubeconfig, target, "held", 600)
+    kubeconfig = demo.write_token_kubeconfig(kube.kubeconfig, token, tmp_path / "held.kubeconfig", "held")
+    operator = OperatorProcess(kubeconfig, (target,), log_path=tmp_path / "operator.log")
+    try:
+        kubectl("apply", "-f", "-", input=HOLD_SECRET_CREATES.format(name=hold, ns=target))
+
+        def schema_in_force() -> bool:
+            jsonpath = "jsonpath={.status.conditions[?(@.type=='Dangling')].status}"
+            return kubectl("get", "flowschema", hold, "-o", jsonpath).stdout == "False"
+
+        await eventually(schema_in_force, timeout=30, interval=0.2, retry_on=())
+        operator.start()
+        idle = {name: operator.metric(name) for name in IN_FLIGHT}
+        assert idle == dict.fromkeys(IN_FLIGHT, 0.0)
+
+        kubectl("apply", "-f", "-", input=example_yaml(target))
+
+        def held() -> None:
+            assert operator.metric("controller_runtime_active_workers") == 1
+            assert operator.metric("workqueue_unfinished_work_seconds") > 0
+
+        await eventually(held, timeout=30, interval=0.1)
+        first = operator.metric("workqueue_longest_running_processor_seconds")
+        assert first > 0
+        assert operator.metric("workqueue_depth") == 0, "the one key is in flight, none waits"
+        # An edit while the pass is held: the key waits for one more pass (client-go counts it in depth).
+        kubectl("annotate", "oc", "default", "-n", target, "example.com/touched=1")
+
+        def waiting() -> None:
+            assert operator.metric("workqueue_depth") == 1
+            assert operator.metric("workqueue_longest_running_processor_seconds") > first, "read live"
+
+        await eventually(waiting, timeout=30, interval=0.1)
+        kubectl("delete", "flowschema,prioritylevelconfiguration", hold)
+
+        def reconciled() -> None:
+            assert operator.metric("controller_runtime_reconcile_total", result="success") >= 1
+            assert {name: operator.metric(name) for name in IN_FLIGHT} == idle
+
+        await eventually(reconciled, timeout=120, interval=0.5)
+        # The held create ended in the API server's 429 (its queue wait ran out): Retry-After honoured.
+        assert operator.metric("controller_runtime_reconcile_total", result="requeue_after") >= 1
+        assert operator.metric("rest_client_requests_total", code="429", method="POST") >= 1
+        assert operator.metric("workqueue_retries_total") >= 1
+        assert operator.terminate() == 0
+    finally:
+        kubectl("delete", "flowschema,prioritylevelconfiguration", hold, "--ignore-not-found", check=False)
+        if operator.proc is not None:
+            operator.kill()
         delete_namespace(kubectl, target)
