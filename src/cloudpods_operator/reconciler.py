@@ -64,7 +64,7 @@ def _names(items: list[str]) -> str:
 
 
 class Result(StrEnum):
-    """The worker's verdict on one pass, and the ``result`` label of the reconcile metric."""
+    """The worker's verdict on one pass (``manager.RESULT_LABELS`` maps it to the metric's result)."""
 
     SUCCESS = "success"
     ERROR = "error"

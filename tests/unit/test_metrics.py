@@ -9,6 +9,7 @@ import pytest
 from metric_names import EXPECTED
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from repo_paths import REPO
 
 from cloudpods_operator.manager import RESULT_LABELS
 from cloudpods_operator.metrics import CONTROLLER, RESULTS, Metrics
@@ -185,3 +186,13 @@ def test_a_deleted_clusters_series_are_removed_and_so_are_components_no_longer_r
     metrics.cluster_gone("ns/a")  # twice (a second event of the deletion) is harmless
     metrics.cluster_gone("ns/never-seen")
     assert clusters() == {"ns/b": {"keystone", "last_success"}}
+
+
+def test_the_readme_table_lists_every_family_with_its_type_and_labels() -> None:
+    section = (REPO / "README.md").read_text().split("## Metrics\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            name, kind, labels = (cell.strip() for cell in line.strip("|").split("|")[:3])
+            rows[name.strip("`")] = (kind, frozenset(filter(None, (x.strip() for x in labels.split(",")))))
+    assert rows == EXPECTED
