@@ -219,13 +219,14 @@ class Operator:
     async def writes(self) -> Writes:
         return writes_of(await self.samples())
 
-    async def reconciles(self) -> dict[str, float]:
-        """Successful reconciles per cluster ("namespace/name")."""
-        out: dict[str, float] = {}
-        for name, labels, value in await self.samples():
-            if name == "controller_runtime_reconcile_total" and labels.get("result") == "success":
-                out[labels["cluster"]] = out.get(labels["cluster"], 0.0) + value
-        return out
+    async def reconciles(self) -> float:
+        """Successful reconciles of every cluster."""
+        return total(await self.samples(), "controller_runtime_reconcile_total", result="success")
+
+    async def reconciled(self) -> set[str]:
+        """The clusters ("namespace/name") with a successful reconcile in this process."""
+        gauge = "cloudpods_operator_cluster_last_success_timestamp_seconds"
+        return {labels["cluster"] for name, labels, _ in await self.samples() if name == gauge}
 
     def rss_mb(self) -> float:
         return proc_rss_mb(self.pid)

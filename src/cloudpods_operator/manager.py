@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import anyio
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.aiohttp import make_aiohttp_handler
 
 from cloudpods_operator import kinds, logs, provisioning, registration, settings
 from cloudpods_operator.cache import Cache
@@ -34,6 +34,13 @@ from cloudpods_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 8.0
+RESULT_LABELS = {
+    Result.SUCCESS: "success",
+    Result.ERROR: "error",
+    Result.SPEC_ERROR: "error",  # a terminal error, as controller-runtime counts one
+    Result.REQUEUE_AFTER: "requeue_after",
+}
+"""controller_runtime_reconcile_total's ``result`` for each of the worker's verdicts."""
 
 
 class StartupError(Exception):
@@ -81,16 +88,16 @@ async def serve_http(cfg: settings.Settings, health: Health, metrics: Metrics) -
     async def readyz(_: web.Request) -> web.Response:
         return web.Response(text="ok") if health.ready else web.Response(status=503, text="caches not synced")
 
-    async def metrics_handler(_: web.Request) -> web.Response:
-        body = generate_latest(metrics.registry)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
     addresses = {a for a in (cfg.health_address, cfg.metrics_address) if a}
     if not addresses:
         return None
     app = web.Application()
     app.add_routes(
-        [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics_handler)]
+        [
+            web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
+            web.get("/metrics", make_aiohttp_handler(metrics.registry)),
+        ]
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -113,7 +120,8 @@ class Operator:
         self.cfg = cfg
         self.kube = kube
         self.metrics = metrics
-        self.queue: WorkQueue[ClusterKey] = WorkQueue()
+        self.queue: WorkQueue[ClusterKey] = WorkQueue(observer=metrics.queue)
+        metrics.queue.read_from(lambda: self.queue.depth, self.queue.in_flight_ages)
         self.cache = Cache(self.queue.add)
         self.provisioner = (
             provisioning.Provisioner(kube, address=cfg.mysql_address) if cfg.manage_databases else None
@@ -145,17 +153,22 @@ class Operator:
                 key = await self.queue.get()
             except anyio.EndOfStream:
                 return
-            self.metrics.queue_depth.labels(CONTROLLER).set(len(self.queue))
+            active = self.metrics.active_workers.labels(CONTROLLER)
+            active.inc()
             started = time.perf_counter()
             try:
-                result = settle(self.queue, key, await self._pass(key))
+                outcome = await self._pass(key)
+                result = settle(self.queue, key, outcome)
             finally:
                 self.queue.done(key)
+                active.dec()
+            seconds = time.perf_counter() - started
+            self.metrics.reconciled(RESULT_LABELS[result], seconds, terminal=result is Result.SPEC_ERROR)
             cluster = f"{key[0]}/{key[1]}"
-            self.metrics.reconcile_total.labels(CONTROLLER, cluster, result.value).inc()
-            if result is Result.ERROR:
-                self.metrics.reconcile_errors.labels(CONTROLLER, cluster).inc()
-            self.metrics.reconcile_time.labels(CONTROLLER, cluster).observe(time.perf_counter() - started)
+            if outcome is None:  # the cluster is gone: so are its series
+                self.metrics.cluster_gone(cluster)
+            elif result is Result.SUCCESS:
+                self.metrics.last_success.labels(cluster).set_to_current_time()
 
     async def _pass(self, key: ClusterKey) -> Outcome | BaseException | None:
         """One reconcile; an error is returned (logged), never raised: the worker must live on."""
@@ -166,6 +179,7 @@ class Operator:
             if isinstance(exc, OperatorError):
                 logger.warning("reconcile failed (%s); retrying with backoff", exc)
             else:
+                self.metrics.reconcile_panics.labels(CONTROLLER).inc()
                 logger.exception("reconcile crashed; retrying with backoff")
             return exc
 
@@ -203,6 +217,8 @@ async def run(cfg: settings.Settings) -> int:
         where = cfg.kubeconfig or "in-cluster config, $KUBECONFIG or ~/.kube/config"
         raise StartupError(f"no usable kubeconfig ({where}): {type(exc).__name__}: {first}") from None
     kube.counter.on_request = metrics.count_request
+    kube.counter.on_latency = metrics.observe_request
+    metrics.connected(kube.host, cfg.workers)
     op = Operator(cfg, kube, metrics)
     try:
         runner = await serve_http(cfg, op.health, metrics)

@@ -64,7 +64,7 @@ def _names(items: list[str]) -> str:
 
 
 class Result(StrEnum):
-    """The worker's verdict on one pass, and the ``result`` label of the reconcile metric."""
+    """The worker's verdict on one pass (``manager.RESULT_LABELS`` maps it to the metric's result)."""
 
     SUCCESS = "success"
     ERROR = "error"
@@ -406,10 +406,8 @@ class Reconciler:
             registered.state,
             trouble,
         )
-        for name, comp in new["components"].items():
-            self.metrics.component_ready.labels(f"{key[0]}/{key[1]}", name).set(
-                1 if comp["phase"] == "Normal" else 0
-            )
+        ready = {name: comp["phase"] == "Normal" for name, comp in new["components"].items()}
+        self.metrics.components(f"{key[0]}/{key[1]}", ready)
         if status.without_times(new) != status.without_times(previous):
             await self._write_status(raw, new)
             outcome.status_written = True

@@ -6,7 +6,9 @@
 - failures come back after a per-key exponential backoff with jitter (5 ms doubling to 5 min);
 - ``add_after`` schedules a later pass (the periodic resync).
 
-The clock is injected so the unit tests never sleep.
+The clock is injected so the unit tests never sleep. A ``QueueObserver`` (the metrics) hears of
+adds, delayed adds, time waited and time worked, as client-go's queue metrics do; depth and the age
+of keys in flight are read from the queue itself (``depth``, ``in_flight_ages``).
 """
 
 from __future__ import annotations
@@ -16,11 +18,43 @@ import itertools
 import random
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import anyio
 
 K = TypeVar("K", bound=Hashable)
+
+
+class QueueObserver(Protocol):
+    """What the queue reports as it goes (client-go's queue metrics without depth and unfinished work)."""
+
+    def added(self) -> None:
+        """A key entered the queue; adds that collapse into a waiting entry are not reported."""
+
+    def retried(self) -> None:
+        """A delayed add was scheduled (a backoff, a Retry-After, a resync after a delay)."""
+
+    def waited(self, seconds: float) -> None:
+        """A key was handed out ``seconds`` after the add that queued it."""
+
+    def worked(self, seconds: float) -> None:
+        """A key came back ``seconds`` after ``get`` handed it out."""
+
+
+class _Unobserved:
+    """The observer when nobody listens."""
+
+    def added(self) -> None:
+        pass
+
+    def retried(self) -> None:
+        pass
+
+    def waited(self, seconds: float) -> None:
+        pass
+
+    def worked(self, seconds: float) -> None:
+        pass
 
 
 class WorkQueue(Generic[K]):
@@ -35,10 +69,15 @@ class WorkQueue(Generic[K]):
         base_delay: float = 0.005,
         max_delay: float = 300.0,
         clock: Callable[[], float] = anyio.current_time,
+        observer: QueueObserver | None = None,
     ) -> None:
         self._queue: deque[K] = deque()
         self._dirty: set[K] = set()
-        self._processing: set[K] = set()
+        self._processing: dict[K, float] = {}
+        """Keys handed out, with when ``get`` handed each out."""
+        self._added: dict[K, float] = {}
+        """When each dirty key was first added since it was last handed out (for the time waited)."""
+        self._observer: QueueObserver = observer or _Unobserved()
         self._failures: dict[K, int] = {}
         self._delayed: list[tuple[float, int, K]] = []
         self._seq = itertools.count()
@@ -51,9 +90,19 @@ class WorkQueue(Generic[K]):
         return len(self._queue)
 
     @property
+    def depth(self) -> int:
+        """Keys waiting for a pass, those added again while in flight included (client-go's depth)."""
+        return len(self._dirty)
+
+    @property
     def in_flight(self) -> int:
         """Keys handed out by ``get`` and not yet ``done``."""
         return len(self._processing)
+
+    def in_flight_ages(self) -> list[float]:
+        """Seconds each key in flight has been worked on so far (unfinished work, the longest of it)."""
+        now = self._clock()
+        return [now - started for started in self._processing.values()]
 
     @property
     def delayed(self) -> int:
@@ -68,12 +117,17 @@ class WorkQueue(Generic[K]):
         if self._shut or key in self._dirty:
             return
         self._dirty.add(key)
+        self._added.setdefault(key, self._clock())
+        self._observer.added()
         if key not in self._processing:
             self._queue.append(key)
             self._wake()
 
     def add_after(self, key: K, delay: float) -> None:
         """``add`` after ``delay`` seconds (at once when not positive); each call schedules its own add."""
+        if self._shut:
+            return
+        self._observer.retried()
         if delay <= 0:
             self.add(key)
             return
@@ -105,8 +159,10 @@ class WorkQueue(Generic[K]):
                 raise anyio.EndOfStream
             if self._queue:
                 key = self._queue.popleft()
-                self._processing.add(key)
+                now = self._clock()
+                self._processing[key] = now
                 self._dirty.discard(key)
+                self._observer.waited(now - self._added.pop(key, now))
                 return key
             event = self._wakeup
             timeout = self._delayed[0][0] - self._clock() if self._delayed else None
@@ -115,7 +171,9 @@ class WorkQueue(Generic[K]):
 
     def done(self, key: K) -> None:
         """Hand back a key from ``get``; if it was added meanwhile, it is queued again, once."""
-        self._processing.discard(key)
+        started = self._processing.pop(key, None)
+        if started is not None:
+            self._observer.worked(self._clock() - started)
         if key in self._dirty:
             self._queue.append(key)
             self._wake()

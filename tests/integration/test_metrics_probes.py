@@ -3,7 +3,9 @@
 - /healthz answers as soon as the process serves; /readyz is 503 until every watch has listed, then 200.
   The transition is made observable by starting the operator as a ServiceAccount that may not list yet,
   and granting list+watch while it runs.
-- /metrics carries the controller-runtime names and the operator's own, and they move with a reconcile.
+- /metrics carries exactly the families of tests/unit/metric_names.py (controller-runtime's, client-go's, the
+  process collector's, the operator's own), no ``_created`` series; every workqueue and reconcile series
+  moves with one reconcile, and a deleted cluster's series go.
 - Log lines are JSON objects, and those about a cluster carry "cluster": "<namespace>/<name>".
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from metric_names import EXPECTED
 
 from cloudpods_operator import kinds
 from localcluster import demo
@@ -24,19 +27,6 @@ from .helpers import KEYSTONE_IMAGE, Kubectl, delete_namespace, eventually, exam
 from .operator_process import OperatorProcess
 
 pytestmark = pytest.mark.integration
-
-EXPOSED = {
-    "controller_runtime_reconcile_total": "counter",
-    "controller_runtime_reconcile_errors_total": "counter",
-    "controller_runtime_reconcile_time_seconds": "histogram",
-    "cloudpods_operator_applies_total": "counter",
-    "cloudpods_operator_apply_skipped_total": "counter",
-    "cloudpods_operator_watch_restarts_total": "counter",
-    "workqueue_depth": "gauge",
-    "cloudpods_operator_component_ready": "gauge",
-    "rest_client_requests_total": "counter",
-    "leader_election_master_status": "gauge",
-}
 
 REFUSALS = 5
 """Refused lists per watch before list rights are granted: retried 0.2, 0.4, 0.8 and 1.6 s apart (3 s)."""
@@ -65,6 +55,26 @@ metadata: {{name: list-watch, namespace: {ns}}}
 roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: list-watch}}
 subjects: [{{kind: ServiceAccount, name: probe, namespace: {ns}}}]
 """
+
+
+MOVING: dict[str, dict[str, str]] = {
+    "controller_runtime_reconcile_total": {"result": "success"},
+    "controller_runtime_reconcile_time_seconds_count": {},
+    "workqueue_adds_total": {},
+    "workqueue_queue_duration_seconds_count": {},
+    "workqueue_work_duration_seconds_count": {},
+    "rest_client_request_duration_seconds_count": {"verb": "PATCH"},
+    "rest_client_requests_total": {"method": "PATCH", "code": "200"},
+}
+"""Counters and histograms one successful reconcile moves (the in-flight gauges: the APF test below)."""
+
+IN_FLIGHT = (
+    "controller_runtime_active_workers",
+    "workqueue_depth",
+    "workqueue_unfinished_work_seconds",
+    "workqueue_longest_running_processor_seconds",
+)
+"""Gauges read from the queue and the workers at each scrape: 0 at rest, not 0 while a pass is held."""
 
 
 def _types(exposition: str) -> dict[str, str]:
@@ -129,19 +139,22 @@ async def test_readyz_is_503_until_the_watches_have_listed(
         print(f"  {time.monotonic() - granted:.1f}s once list+watch was granted (failed watches back off)")
 
         # A cluster it can read but not write: the Secret create is refused, the reconcile fails (and
-        # is retried with backoff), and both the error counters and the log line name the cluster.
+        # is retried with backoff: a workqueue retry), and the log line names the cluster.
         kubectl("apply", "-f", "-", input=example_yaml(namespace))
         cluster = f"{namespace}/default"
 
         def failed() -> None:
-            assert operator.metric("controller_runtime_reconcile_errors_total", cluster=cluster) >= 1
-            assert operator.metric("controller_runtime_reconcile_total", cluster=cluster, result="error") >= 1
+            assert operator.metric("controller_runtime_reconcile_errors_total") >= 1
+            assert operator.metric("controller_runtime_reconcile_total", result="error") >= 1
+            assert operator.metric("workqueue_retries_total", name="onecloudcluster") >= 1
 
         await eventually(failed, timeout=30)
         warnings = [p for p in _json_lines(operator) if p["msg"].startswith("reconcile failed")]
         assert warnings and all(p["cluster"] == cluster for p in warnings), warnings[:2]
         assert "403" in warnings[0]["msg"]
         assert operator.metric("cloudpods_operator_applies_total") == 0
+        assert operator.metric("controller_runtime_terminal_reconcile_errors_total") == 0, "403 is retried"
+        assert operator.metric("cloudpods_operator_cluster_last_success_timestamp_seconds") == 0
         assert operator.terminate() == 0
     finally:
         operator.kill()
@@ -155,9 +168,13 @@ async def test_metrics_move_with_a_reconcile_and_logs_name_the_cluster(
     cluster = f"{target}/default"
     try:
         operator.start()
-        types = _types(operator.metrics())
-        assert {name: types.get(name) for name in EXPOSED} == EXPOSED, types
+        text = operator.metrics()
+        assert _types(text) == {name: kind for name, (kind, _) in EXPECTED.items()}
+        assert "_created" not in text, "no _created series"
+        assert operator.metric("process_resident_memory_bytes") > 10e6
+        assert operator.metric("controller_runtime_max_concurrent_reconciles") >= 1
         assert operator.get("/metrics")[0] == 200, "the health port serves /metrics too"
+        moving = {name: operator.metric(name, **labels) for name, labels in MOVING.items()}
         before = {
             "reconciles": operator.metric("controller_runtime_reconcile_total"),
             "seconds": operator.metric("controller_runtime_reconcile_time_seconds_count"),
@@ -177,6 +194,13 @@ async def test_metrics_move_with_a_reconcile_and_logs_name_the_cluster(
 
         await eventually(reconciled, timeout=120, interval=0.5)
 
+        def moved() -> None:
+            # The status is written inside the pass; the pass is counted once it ends, a moment later.
+            now = {name: operator.metric(name, **labels) for name, labels in MOVING.items()}
+            assert {name: now[name] > moving[name] for name in MOVING} == dict.fromkeys(MOVING, True), now
+
+        await eventually(moved, timeout=30, interval=0.1)
+
         def keystone_ready() -> None:
             # 1 once keystone's Deployment has rolled out (KWOK runs its pod): the gauge follows the status.
             assert (
@@ -191,19 +215,130 @@ async def test_metrics_move_with_a_reconcile_and_logs_name_the_cluster(
             assert operator.metric("cloudpods_operator_apply_skipped_total", kind="Secret") > 0
 
         await eventually(skipped, timeout=30, interval=0.5)
-        assert operator.metric("controller_runtime_reconcile_total", cluster=cluster, result="success") >= 2
-        assert operator.metric("controller_runtime_reconcile_time_seconds_count", cluster=cluster) >= 2
+        assert operator.metric("controller_runtime_reconcile_total", result="success") >= 2
+        assert operator.metric("controller_runtime_reconcile_time_seconds_count") >= 2
         assert operator.metric("cloudpods_operator_applies_total", kind="Deployment", action="create") >= 1
         assert operator.metric("cloudpods_operator_applies_total") > 50
         assert operator.writes() > 50
-        assert "workqueue_depth{" in operator.metrics()
-        assert operator.metric("controller_runtime_reconcile_errors_total", cluster=cluster) == 0
+        last_success = "cloudpods_operator_cluster_last_success_timestamp_seconds"
+        assert operator.metric(last_success, cluster=cluster) > 0
+        assert operator.metric("controller_runtime_reconcile_errors_total") == 0
+        assert f'cluster="{cluster}"' not in "".join(
+            ln for ln in operator.metrics().splitlines() if ln.startswith("controller_runtime_")
+        ), "no cluster label on controller-runtime's series"
 
         lines = _json_lines(operator)
         created = [p for p in lines if p["msg"].startswith("created ")]
         assert len(created) > 50
         assert {p.get("cluster") for p in created} == {cluster}
+
+        kubectl("delete", "oc", "default", "-n", target, "--wait=true")
+
+        def series_gone() -> None:
+            assert f'cluster="{cluster}"' not in operator.metrics()
+
+        await eventually(series_gone, timeout=30, interval=0.2)
         assert operator.terminate() == 0
     finally:
         operator.kill()
+        delete_namespace(kubectl, target)
+
+
+FULL_ACCESS = """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: everything, namespace: {ns}}}
+rules: [{{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: everything, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: everything}}
+subjects: [{{kind: ServiceAccount, name: held, namespace: {ns}}}]
+"""
+
+HOLD_SECRET_CREATES = """
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: PriorityLevelConfiguration
+metadata: {{name: {name}}}
+spec:
+  type: Limited
+  limited:
+    nominalConcurrencyShares: 0
+    lendablePercent: 0
+    borrowingLimitPercent: 0
+    limitResponse: {{type: Queue, queuing: {{queues: 1, handSize: 1, queueLengthLimit: 100}}}}
+---
+apiVersion: flowcontrol.apiserver.k8s.io/v1
+kind: FlowSchema
+metadata: {{name: {name}}}
+spec:
+  priorityLevelConfiguration: {{name: {name}}}
+  matchingPrecedence: 500
+  distinguisherMethod: {{type: ByUser}}
+  rules:
+    - subjects: [{{kind: ServiceAccount, serviceAccount: {{name: held, namespace: {ns}}}}}]
+      resourceRules: [{{verbs: [create], apiGroups: [""], resources: [secrets], namespaces: [{ns}]}}]
+"""
+"""API Priority and Fairness with no seat for the operator's Secret creates: each waits in the API server's
+queue until it is rejected with 429 (or the level is deleted), so a reconcile stays in flight as long as
+the test needs, with nothing faked; every other request of the operator flows as usual."""
+
+
+async def test_in_flight_series_are_read_live_while_a_reconcile_is_held(
+    kube: Kube, kubectl: Kubectl, crd: None, tmp_path: Path
+) -> None:
+    target = new_namespace(kubectl, "it-inflight")
+    hold = f"hold-{target}"
+    kubectl("create", "serviceaccount", "held", "-n", target)
+    kubectl("apply", "-f", "-", input=FULL_ACCESS.format(ns=target))
+    token = await demo.service_account_token(kube.kubeconfig, target, "held", 600)
+    kubeconfig = demo.write_token_kubeconfig(kube.kubeconfig, token, tmp_path / "held.kubeconfig", "held")
+    operator = OperatorProcess(kubeconfig, (target,), log_path=tmp_path / "operator.log")
+    try:
+        kubectl("apply", "-f", "-", input=HOLD_SECRET_CREATES.format(name=hold, ns=target))
+
+        def schema_in_force() -> bool:
+            jsonpath = "jsonpath={.status.conditions[?(@.type=='Dangling')].status}"
+            return kubectl("get", "flowschema", hold, "-o", jsonpath).stdout == "False"
+
+        await eventually(schema_in_force, timeout=30, interval=0.2, retry_on=())
+        operator.start()
+        idle = {name: operator.metric(name) for name in IN_FLIGHT}
+        assert idle == dict.fromkeys(IN_FLIGHT, 0.0)
+
+        kubectl("apply", "-f", "-", input=example_yaml(target))
+
+        def held() -> None:
+            assert operator.metric("controller_runtime_active_workers") == 1
+            assert operator.metric("workqueue_unfinished_work_seconds") > 0
+
+        await eventually(held, timeout=30, interval=0.1)
+        first = operator.metric("workqueue_longest_running_processor_seconds")
+        assert first > 0
+        assert operator.metric("workqueue_depth") == 0, "the one key is in flight, none waits"
+        # An edit while the pass is held: the key waits for one more pass (client-go counts it in depth).
+        kubectl("annotate", "oc", "default", "-n", target, "example.com/touched=1")
+
+        def waiting() -> None:
+            assert operator.metric("workqueue_depth") == 1
+            assert operator.metric("workqueue_longest_running_processor_seconds") > first, "read live"
+
+        await eventually(waiting, timeout=30, interval=0.1)
+        kubectl("delete", "flowschema,prioritylevelconfiguration", hold)
+
+        def reconciled() -> None:
+            assert operator.metric("controller_runtime_reconcile_total", result="success") >= 1
+            assert {name: operator.metric(name) for name in IN_FLIGHT} == idle
+
+        await eventually(reconciled, timeout=120, interval=0.5)
+        # The held create ended in the API server's 429 (its queue wait ran out): Retry-After honoured.
+        assert operator.metric("controller_runtime_reconcile_total", result="requeue_after") >= 1
+        assert operator.metric("rest_client_requests_total", code="429", method="POST") >= 1
+        assert operator.metric("workqueue_retries_total") >= 1
+        assert operator.terminate() == 0
+    finally:
+        kubectl("delete", "flowschema,prioritylevelconfiguration", hold, "--ignore-not-found", check=False)
+        if operator.proc is not None:
+            operator.kill()
         delete_namespace(kubectl, target)

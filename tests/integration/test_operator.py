@@ -12,7 +12,6 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.api_client import ApiClient
 
 from cloudpods_operator import planner
-from cloudpods_operator.reconciler import Result
 
 from .cloud import WORKLOAD_PLURALS, Cloud
 from .conftest import Kube
@@ -327,8 +326,9 @@ def test_spec_that_cannot_be_planned_degrades_without_touching_workloads(
     assert "platinum" in cloud.condition("Degraded")["message"]
     # Later passes over the bad spec (the echo, the resync) must leave every workload as it was, too: two
     # more, as the pass that wrote the condition may not have been counted yet.
-    refused = _passes(cloud, result=Result.SPEC_ERROR)
-    _wait_passes(cloud, refused + 2, 30, "two more passes over the bad spec", result=Result.SPEC_ERROR)
+    terminal = "controller_runtime_terminal_reconcile_errors_total"  # a spec error is a terminal error
+    refused = cloud.operator.metric(terminal)
+    wait_for(lambda: cloud.operator.metric(terminal) >= refused + 2, 30, interval=0.2, what="two more passes")
     assert {n: o["metadata"]["resourceVersion"] for n, o in cloud.workloads().items()} == before
     events = cloud.get("events")["items"]
     assert any(e.get("type") == "Warning" and e.get("reason") == "InvalidSpec" for e in events)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,11 +40,17 @@ class RequestCounter:
     """Every request by verb and status code, and which of them were writes (for metrics and benchmarks)."""
 
     on_request: Callable[[str, int], None] | None = None
+    on_latency: Callable[[str, float], None] | None = None
 
     def record(self, method: str, status: int) -> None:
         """Pass one request on to ``on_request``, if set; ``status`` 0 means no response arrived."""
         if self.on_request is not None:
             self.on_request(method, status)
+
+    def latency(self, method: str, seconds: float) -> None:
+        """Pass one request's latency (sent to body read, or to the error) on to ``on_latency``, if set."""
+        if self.on_latency is not None:
+            self.on_latency(method, seconds)
 
 
 class TokenSource(Protocol):
@@ -221,6 +228,7 @@ class Kube:
             if data is not None:
                 headers["content-type"] = content_type
             session = self._session(watch=False)
+            started = time.perf_counter()
             try:
                 async with session.request(
                     method,
@@ -232,6 +240,7 @@ class Kube:
                     **self._route(),
                 ) as resp:
                     raw = await resp.read()
+                    self.counter.latency(method, time.perf_counter() - started)
                     self.counter.record(method, resp.status)
                     if resp.status == 401 and attempt == 1 and await self._credentials.rejected(headers):
                         continue
@@ -239,6 +248,7 @@ class Kube:
                         raise _error(resp.status, raw, resp.headers.get("Retry-After"))
                     return orjson.loads(raw) if raw else {}
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+                self.counter.latency(method, time.perf_counter() - started)
                 self.counter.record(method, 0)
                 raise errors.TransientError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
         raise AssertionError("unreachable: the second attempt returns or raises")
