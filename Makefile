@@ -39,7 +39,7 @@ unit: install ## unit and property tests only (no cluster)
 	$(BIN)/pytest -q tests/unit
 
 test: install controlplane lint ## everything: lint, unit, integration on the local control plane (with coverage)
-	$(BIN)/pytest -q --cov --cov-report=term
+	$(BIN)/pytest -q --cov --cov-report=term --durations=15
 
 crd: install ## regenerate crd/ and the chart's crds/ from the model
 	$(BIN)/cloudpods-operator crd --write
