@@ -182,8 +182,13 @@ async def api(kube: Kube) -> AsyncIterator[ApiClient]:
 @pytest.fixture(scope="session")
 def kubectl(kube: Kube) -> Kubectl:
     """kubectl(*args, check=True, input=None, timeout=60) runs the real kubectl against the test cluster."""
+    return make_kubectl(kube.kubeconfig)
+
+
+def make_kubectl(kubeconfig: Path) -> Kubectl:
+    """The real kubectl against the cluster of ``kubeconfig`` (the session's, or a test's own)."""
     binary = _kubectl_binary()
-    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig)}
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
 
     def run(
         *args: str, check: bool = True, input: str | None = None, timeout: float = 60.0
@@ -222,6 +227,11 @@ async def namespace(api: ApiClient) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 def crd(kubectl: Kubectl) -> None:
     """The generated OnecloudCluster CRD, installed the way the chart does (server-side, as is)."""
+    install_crd(kubectl)
+
+
+def install_crd(kubectl: Kubectl) -> None:
+    """Apply crd/ server-side and wait until the API server serves it."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
 
     def established() -> bool:
