@@ -37,4 +37,5 @@ if ! podman image exists "docker.io/library/$from"; then
 fi
 image=localhost/cloudpods-operator:$version
 podman build --quiet --isolation=chroot --pull=never -t "$image" . >&2
+podman image prune --force >/dev/null   # the previous build's untagged images: each run would keep ~700 MB
 echo "$image"
