@@ -500,10 +500,8 @@ def _reconciled(metrics_port: int, cluster: str) -> bool:
     except OSError:
         return False
     labels = f'cluster="{cluster}"'
-    for line in text.splitlines():
-        if line.startswith("controller_runtime_reconcile_total{") and labels in line and "success" in line:
-            return float(line.rsplit(" ", 1)[-1]) >= 1
-    return False
+    gauge = "cloudpods_operator_cluster_last_success_timestamp_seconds{"  # set once a pass over it succeeded
+    return any(line.startswith(gauge) and labels in line for line in text.splitlines())
 
 
 async def _bootstrap_keystone(kube: Any, keystone: _keystone.Server, cluster: str) -> bool:
