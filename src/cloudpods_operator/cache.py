@@ -60,33 +60,15 @@ class Cache:
 
     # ---- Sink --------------------------------------------------------------------------------
 
+    def listing(self, kind: str) -> _Listing:
+        """A (re-)list of ``kind``, kept page by page (:class:`kube.watch.Listing`)."""
+        return _Listing(self, kind)
+
     async def replace(self, kind: str, items: list[JSON]) -> None:
-        """A full list of one kind: forget what it no longer holds, wake every cluster that changed."""
-        if kind == kinds.CLUSTER_KIND:
-            old = set(self.clusters)
-            self.clusters = {_key(o): _strip_cluster(o) for o in items}
-            self._enqueue_all(old | set(self.clusters))
-        elif kind == "Node":
-            self.nodes = {o["metadata"]["name"]: _node_labels(o) for o in items}
-            self._enqueue_all(self.clusters)
-        elif kind == "Pod":
-            previous = self.troubles
-            self.troubles = {}
-            for obj in items:
-                self._pod(obj, deleted=False)
-            now = self.troubles
-            changed = {k for k in previous.keys() | now.keys() if previous.get(k) != now.get(k)}
-            self._enqueue_all(t[0] for k in changed for t in (previous.get(k), now.get(k)) if t)
-        else:
-            stale = [k for k in self.objects if k[0] == kind]
-            touched = {self.objects[k].owner for k in stale} - {None}
-            for k in stale:
-                self._forget(k)
-            for obj in items:
-                obj.setdefault("kind", kind)  # list items carry neither kind nor apiVersion
-                obj.setdefault("apiVersion", kinds.RESOURCES[kind].group_version)
-                touched.add(self._store(obj))
-            self._enqueue_all(k for k in touched if k is not None)
+        """A full list of one kind at once: forget what it no longer holds, wake each cluster that changed."""
+        listing = self.listing(kind)
+        listing.add(items)
+        await listing.done()
 
     async def event(self, kind: str, event_type: str, obj: JSON) -> None:
         """One watch event; our own writes (already remembered, same resourceVersion) wake nobody."""
@@ -194,37 +176,26 @@ class Cache:
     # ---- internals ---------------------------------------------------------------------------
 
     def _store(self, obj: JSON) -> ClusterKey | None:
-        meta = obj.get("metadata", {})
-        okey = (str(obj["kind"]), meta.get("namespace", ""), meta["name"])
-        owner, owner_uid = _owner(obj)
-        component = (meta.get("labels") or {}).get("app.kubernetes.io/component", "")
+        return self._put(*_entry(obj))
+
+    def _put(self, okey: ObjectKey, cached: Cached, decoded: dict[str, str] | None) -> ClusterKey | None:
         if okey in self.objects:
             self._forget(okey)
-        self.objects[okey] = Cached(
-            uid=meta.get("uid", ""),
-            resource_version=meta.get("resourceVersion", ""),
-            owner=owner,
-            owner_uid=owner_uid,
-            component=component,
-            raw=slim(obj),
-            workload=workload_state(obj),
-        )
+        self.objects[okey] = cached
+        owner = cached.owner
         if owner is not None:
             self.by_owner[owner].add(okey)
-            if okey[0] == "Secret" and okey[2] == credentials.secret_name(owner[1]):
-                self.credentials[owner] = _decoded(obj.get("data") or {})
+            if decoded is not None:
+                self.credentials[owner] = decoded
         return owner
 
     def _pod(self, obj: JSON, *, deleted: bool) -> None:
         key = _key(obj)
-        owner, _ = _owner(obj)
-        component = (obj.get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/component", "")
-        trouble = None if deleted or owner is None else pod_trouble(obj)
-        if trouble is None:
+        entry = _pod_entry(obj, deleted=deleted)
+        if entry is None:
             self.troubles.pop(key, None)
         else:
-            assert owner is not None
-            self.troubles[key] = (owner, component, trouble)
+            self.troubles[key] = entry
 
     def _forget(self, okey: ObjectKey) -> None:
         cached = self.objects.pop(okey, None)
@@ -236,6 +207,89 @@ class Cache:
     def _enqueue_all(self, keys: Iterable[ClusterKey]) -> None:
         for key in set(keys):
             self._enqueue(key)
+
+
+Entry = tuple[ObjectKey, Cached, "dict[str, str] | None"]
+"""What the cache keeps of one owned object: its key, the slim record, the credentials' decoded data."""
+
+
+def _entry(obj: JSON) -> Entry:
+    meta = obj.get("metadata", {})
+    okey = (str(obj["kind"]), meta.get("namespace", ""), meta["name"])
+    owner, owner_uid = _owner(obj)
+    component = (meta.get("labels") or {}).get("app.kubernetes.io/component", "")
+    cached = Cached(
+        uid=meta.get("uid", ""),
+        resource_version=meta.get("resourceVersion", ""),
+        owner=owner,
+        owner_uid=owner_uid,
+        component=component,
+        raw=slim(obj),
+        workload=workload_state(obj),
+    )
+    decoded = None
+    if owner is not None and okey[0] == "Secret" and okey[2] == credentials.secret_name(owner[1]):
+        decoded = _decoded(obj.get("data") or {})
+    return okey, cached, decoded
+
+
+class _Listing:
+    """One list of one kind, page by page: each page is reduced to what the cache keeps as it arrives, and
+    only ``done`` swaps it in (with the wake-ups of a full replacement)."""
+
+    def __init__(self, cache: Cache, kind: str) -> None:
+        self._cache = cache
+        self._kind = kind
+        self._clusters: dict[ClusterKey, JSON] = {}
+        self._nodes: dict[str, frozenset[str]] = {}
+        self._pods: list[tuple[tuple[str, str], tuple[ClusterKey, str, PodTrouble] | None]] = []
+        self._entries: list[Entry] = []
+
+    def add(self, items: list[JSON]) -> None:
+        kind = self._kind
+        for obj in items:
+            if kind == kinds.CLUSTER_KIND:
+                self._clusters[_key(obj)] = _strip_cluster(obj)
+            elif kind == "Node":
+                self._nodes[obj["metadata"]["name"]] = _node_labels(obj)
+            elif kind == "Pod":
+                self._pods.append((_key(obj), _pod_entry(obj, deleted=False)))
+            else:
+                obj.setdefault("kind", kind)  # list items carry neither kind nor apiVersion
+                obj.setdefault("apiVersion", kinds.RESOURCES[kind].group_version)
+                self._entries.append(_entry(obj))
+
+    async def done(self) -> None:
+        cache, kind = self._cache, self._kind
+        if kind == kinds.CLUSTER_KIND:
+            old = set(cache.clusters)
+            cache.clusters = self._clusters
+            cache._enqueue_all(old | set(cache.clusters))
+        elif kind == "Node":
+            cache.nodes = self._nodes
+            cache._enqueue_all(cache.clusters)
+        elif kind == "Pod":
+            previous = cache.troubles
+            cache.troubles = {key: entry for key, entry in self._pods if entry is not None}
+            now = cache.troubles
+            changed = {k for k in previous.keys() | now.keys() if previous.get(k) != now.get(k)}
+            cache._enqueue_all(t[0] for k in changed for t in (previous.get(k), now.get(k)) if t)
+        else:
+            stale = [k for k in cache.objects if k[0] == kind]
+            touched = {cache.objects[k].owner for k in stale} - {None}
+            for k in stale:
+                cache._forget(k)
+            for entry in self._entries:
+                touched.add(cache._put(*entry))
+            cache._enqueue_all(k for k in touched if k is not None)
+
+
+def _pod_entry(obj: JSON, *, deleted: bool) -> tuple[ClusterKey, str, PodTrouble] | None:
+    """A pod's (cluster, component, trouble) when it is ours and cannot run, else None."""
+    owner, _ = _owner(obj)
+    component = (obj.get("metadata", {}).get("labels") or {}).get("app.kubernetes.io/component", "")
+    trouble = None if deleted or owner is None else pod_trouble(obj)
+    return None if trouble is None or owner is None else (owner, component, trouble)
 
 
 def _decoded(data: dict[str, str]) -> dict[str, str]:

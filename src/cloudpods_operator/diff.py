@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
@@ -61,23 +61,40 @@ class Change:
         return "create" if self.live is None else "update"
 
 
-def changes(desired: Iterable[planner.DesiredObject], live: dict[ObjectKey, Cached]) -> list[Change]:
+@dataclass
+class Memo:
+    """What earlier diffs of one plan learnt, so that a pass woken by a workload's rollout progress (its
+    status moved, not its spec) compares nothing again: each object's stamped body, and the live slim body
+    last found to hold it. Valid for one plan only: a new plan starts a new memo."""
+
+    bodies: dict[ObjectKey, dict[str, Any]] = field(default_factory=dict)
+    clean: dict[ObjectKey, bytes] = field(default_factory=dict)
+
+
+def changes(
+    desired: Iterable[planner.DesiredObject], live: dict[ObjectKey, Cached], memo: Memo | None = None
+) -> list[Change]:
     """The desired objects that are missing, changed in intent, or drifted from it (create-only skipped)."""
+    memo = memo if memo is not None else Memo()
     out = []
     for obj in desired:
-        body = stamped(obj.body)
+        body = memo.bodies.get(obj.key)
+        if body is None:
+            body = memo.bodies[obj.key] = stamped(obj.body)
         current = live.get(obj.key)
         if current is None:
             out.append(Change(obj, body, None, False))
             continue
-        if obj.create_only:
+        if obj.create_only or memo.clean.get(obj.key) == current.raw:
             continue
         current_body = current.body()
         same_intent = (current_body["metadata"].get("annotations") or {}).get(HASH_ANNOTATION) == body[
             "metadata"
         ]["annotations"][HASH_ANNOTATION]
         holds = covers(current_body, comparable(body))
-        if not (same_intent and holds):
+        if same_intent and holds:
+            memo.clean[obj.key] = current.raw
+        else:
             out.append(Change(obj, body, current, drifted=same_intent and not holds))
     return out
 

@@ -23,6 +23,9 @@ class Outcome:
     keystone_reason: str = "KeystoneUnavailable"
     skipped: int = 0
     status_written: bool = False
+    status_due: float | None = None
+    """Seconds until a deferred status write is due (only progress changed, and the last write was less
+    than ``status.STATUS_INTERVAL`` ago): the worker schedules a pass then."""
 
     @property
     def failed(self) -> bool:

@@ -24,7 +24,7 @@ from cloudpods_operator.model import (
     _Placement,
     lookup,
 )
-from cloudpods_operator.observed import ObjectKey, Observed, password_digest
+from cloudpods_operator.observed import ObjectKey, Observed, WorkloadState, password_digest
 
 
 class State(StrEnum):
@@ -322,6 +322,25 @@ def _objects(
 def _renamed(body: dict[str, Any], name: str) -> dict[str, Any]:
     body["metadata"]["name"] = name
     return body
+
+
+def gate_view(observed: Observed) -> Observed:
+    """All that :func:`plan` reads of ``observed``: each workload's images, whether it rolled out and
+    whether any replica is available; node labels, databases and accounts. Not the counters of a rollout in
+    progress, nor the pods' troubles (the status reports those).
+
+    The reconciler plans from this view, so a plan is a function of (cluster, view, secrets) and a pass
+    woken by a rollout step that opens no gate reuses the last one instead of planning again.
+    """
+    return Observed(
+        workloads={
+            name: WorkloadState(state.images, available=min(state.available, 1), rolled_out=state.rolled_out)
+            for name, state in observed.workloads.items()
+        },
+        node_labels=observed.node_labels,
+        databases=observed.databases,
+        accounts=observed.accounts,
+    )
 
 
 def plan(

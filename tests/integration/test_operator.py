@@ -11,7 +11,7 @@ import pytest
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.api_client import ApiClient
 
-from cloudpods_operator import planner
+from cloudpods_operator import planner, status
 
 from .cloud import WORKLOAD_PLURALS, Cloud
 from .conftest import Kube
@@ -97,6 +97,39 @@ def test_version_and_repository_roll_every_component(cloud: Cloud) -> None:
     images = [i for imgs in cloud.images().values() for i in imgs]
     assert all(i.startswith("registry.cn-beijing.aliyuncs.com/zexi/") for i in images), images
     assert all(i.endswith(":archdev-v36") for i in images if _follows_version(i))
+
+
+def _status_writes(cloud: Cloud) -> float:
+    """PATCHes that were not object applies: the status applies (Events are POSTs)."""
+    patches = cloud.operator.metric("rest_client_requests_total", method="PATCH")
+    return patches - cloud.operator.metric("cloudpods_operator_applies_total")
+
+
+def test_a_version_bump_writes_status_on_condition_changes_and_otherwise_every_two_seconds(
+    cloud: Cloud,
+) -> None:
+    """One write per rollout step made 24-26 status writes per bump; now a condition's change is written at
+    once, progress at most every ``STATUS_INTERVAL``, and the last write carries the final counters."""
+    cloud.apply()
+    cloud.wait_ready()
+    _at_rest(cloud)
+    before = _status_writes(cloud)
+    started = time.monotonic()
+    cloud.patch({"spec": {"version": "v3.11.7"}})
+    cloud.wait_ready()
+    _at_rest(cloud)
+    took = time.monotonic() - started
+    writes = _status_writes(cloud) - before
+    # the new generation, Ready again, and progress in between at most once per interval (+1: a boundary)
+    bound = 2 + took / status.STATUS_INTERVAL + 1
+    assert 2 <= writes <= bound, f"{writes:.0f} status writes in {took:.1f}s (at most {bound:.1f})"
+    components = cloud.cr()["status"]["components"]
+    live = cloud.workloads()
+    for name, entry in components.items():
+        obj = live[entry["name"]]
+        assert entry["phase"] == "Normal", (name, entry)
+        ready = obj["status"].get("readyReplicas", obj["status"].get("numberReady", 0))
+        assert entry["ready"] == ready, (name, entry, obj["status"])
 
 
 def test_region_override_changes_region_and_nothing_else(cloud: Cloud, kubectl: Kubectl) -> None:

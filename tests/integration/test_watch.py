@@ -28,11 +28,25 @@ class Recorder(watch.Sink):
         self.lists: list[list[str]] = []
         self.events: list[tuple[str, str]] = []
 
-    async def replace(self, kind: str, items: list[JSON]) -> None:
-        self.lists.append(sorted(i["metadata"]["name"] for i in items))
+    def listing(self, kind: str) -> watch.Listing:
+        return _Names(self.lists)
 
     async def event(self, kind: str, event_type: str, obj: JSON) -> None:
         self.events.append((event_type, obj["metadata"]["name"]))
+
+
+class _Names(watch.Listing):
+    """One list's names, recorded when it is complete."""
+
+    def __init__(self, lists: list[list[str]]) -> None:
+        self.lists = lists
+        self.names: list[str] = []
+
+    def add(self, items: list[JSON]) -> None:
+        self.names += [i["metadata"]["name"] for i in items]
+
+    async def done(self) -> None:
+        self.lists.append(sorted(self.names))
 
 
 def _configmap(namespace: str, name: str) -> dict[str, Any]:

@@ -1,0 +1,172 @@
+"""Issue 19's levers, as pure rules: a status write waits for progress only, a plan is a function of what
+its gates read, a diff never compares again what it already found to hold, and a list is kept page by page.
+
+Before them one version bump of one cluster cost 24-26 status writes (one per rollout step) and every watch
+event of a rolling workload planned and diffed the whole cluster again.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from clusters import cluster
+
+from cloudpods_operator import diff, kinds, planner, render, status
+from cloudpods_operator.cache import Cache
+from cloudpods_operator.kinds import JSON
+from cloudpods_operator.observed import Cached, Observed, WorkloadState, slim, workload_state
+
+CLUSTER = cluster({}, uid="u-1", generation=3)
+STAGED = cluster({"upgradeStrategy": "Staged"}, uid="u-1", generation=3)
+
+
+def _condition(kind: str, state: str, reason: str, message: str = "") -> dict[str, Any]:
+    return {"type": kind, "status": state, "reason": reason, "message": message, "observedGeneration": 3}
+
+
+def _status(
+    ready: str = "False", reason: str = "ComponentsNotReady", message: str = "", updated: int = 0, **top: Any
+) -> dict[str, Any]:
+    return {
+        "observedGeneration": 3,
+        "conditions": [_condition("Ready", ready, reason, message)],
+        "components": {"region": {"phase": "Upgrade", "updated": updated}},
+        **top,
+    }
+
+
+@pytest.mark.parametrize(
+    ("previous", "new", "since", "delay"),
+    [
+        (_status(), _status(), 0.1, None),  # nothing moved: no write at all
+        (_status(), _status(updated=1), 0.5, status.STATUS_INTERVAL - 0.5),  # progress waits
+        (_status(), _status(message="2 not ready"), 1.0, status.STATUS_INTERVAL - 1.0),  # a message too
+        (_status(), _status(updated=1), status.STATUS_INTERVAL, 0.0),  # ... until the interval has passed
+        (_status(), _status(updated=1), None, 0.0),  # this process has not written it yet
+        (_status(), _status("True", "AllComponentsReady", updated=1), 0.1, 0.0),  # a condition moved
+        (_status(), _status(reason="ImagePullFailed"), 0.1, 0.0),  # a reason moved
+        (_status(), {**_status(), "observedGeneration": 4}, 0.1, 0.0),  # a new generation
+        (_status(), _status(specChecksum="abc"), 0.1, 0.0),  # a summary field
+        (_status(), _status(version="v2"), 0.1, 0.0),
+    ],
+)
+def test_status_write_delay(
+    previous: dict[str, Any], new: dict[str, Any], since: float | None, delay: float | None
+) -> None:
+    assert status.write_delay(previous, new, since) == delay
+
+
+def _rolling(observed_images: dict[str, tuple[str, ...]], **counters: int) -> Observed:
+    return Observed(
+        workloads={
+            name: WorkloadState(images, rolled_out=False, **counters)
+            for name, images in observed_images.items()
+        },
+        node_labels=frozenset({"onecloud.yunion.io/controller"}),
+    )
+
+
+def _bodies(plan: planner.Plan) -> list[tuple[str, str, Any, str]]:
+    return [(c.name, c.state.value, [o.body for o in c.objects], c.reason) for c in plan.components]
+
+
+@pytest.mark.parametrize("spec", [CLUSTER, STAGED], ids=["AllAtOnce", "Staged"])
+@pytest.mark.parametrize(
+    "counters",
+    [
+        {"desired": 3, "updated": 1, "ready": 0, "available": 0},
+        {"desired": 3, "updated": 2, "ready": 2, "available": 2},
+        {"desired": 1, "updated": 1, "ready": 1, "available": 1},
+    ],
+)
+def test_a_plan_reads_only_its_gate_view(spec: Any, counters: dict[str, int]) -> None:
+    """Plans from an observed state and from its gate view are the same plan, whatever the counters; the view
+    is the same for rollout steps that open no gate (so the reconciler may reuse the plan)."""
+    first = planner.plan(spec)
+    images = {o.name: _images(o.body) for o in first.objects if o.kind in kinds.WORKLOAD_KINDS}
+    old = {name: tuple(i.replace(":v", ":old-v") for i in imgs) for name, imgs in images.items()}
+    for seen in (_rolling(images, **counters), _rolling(old, **counters)):
+        assert _bodies(planner.plan(spec, seen)) == _bodies(planner.plan(spec, planner.gate_view(seen)))
+    step = {**counters, "updated": counters["updated"] + 1, "ready": counters["ready"] + 1}
+    step["available"] = counters["available"] + (1 if counters["available"] else 0)  # still available or not
+    assert planner.gate_view(_rolling(images, **counters)) == planner.gate_view(_rolling(images, **step))
+    opened = {**counters, "available": 1}
+    if counters["available"] == 0:  # a first available replica opens the keystone gate: a new view
+        assert planner.gate_view(_rolling(images, **counters)) != planner.gate_view(
+            _rolling(images, **opened)
+        )
+
+
+def _images(body: dict[str, Any]) -> tuple[str, ...]:
+    pod = body["spec"]["template"]["spec"]
+    return tuple(c["image"] for c in (*pod.get("initContainers", []), *pod["containers"]))
+
+
+PLAN = planner.plan(CLUSTER)
+REGION = next(o for o in PLAN.objects if o.kind == "Deployment" and o.name == "default-region")
+
+
+def _live(body: dict[str, Any], available: int = 0) -> Cached:
+    live = copy.deepcopy(body)
+    live["metadata"].update({"uid": "x", "resourceVersion": str(7 + available), "generation": 1})
+    live["status"] = {"observedGeneration": 1, "availableReplicas": available}
+    return Cached(
+        "x", str(7 + available), ("ns", "default"), "u-1", "region", slim(live), workload_state(live)
+    )
+
+
+def test_a_diff_memo_skips_what_held_and_still_sees_an_edit() -> None:
+    memo = diff.Memo()
+    held = _live(diff.stamped(REGION.body))
+    assert diff.changes([REGION], {REGION.key: held}, memo) == []
+    assert memo.clean == {REGION.key: held.raw}
+    # A rollout step: the status moved, the slim body (metadata and spec) did not: nothing to compare.
+    stepped = _live(diff.stamped(REGION.body), available=1)
+    assert stepped.raw == held.raw
+    assert diff.changes([REGION], {REGION.key: stepped}, memo) == []
+    # A hand edit changes the slim body: compared again, and found drifted.
+    edited = copy.deepcopy(diff.stamped(REGION.body))
+    edited["spec"]["template"]["spec"]["containers"][0]["image"] = "evil/region:1"
+    [change] = diff.changes([REGION], {REGION.key: _live(edited)}, memo)
+    assert change.drifted
+
+
+def _deployment(name: str, version: str) -> JSON:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": name,
+            "resourceVersion": version,
+            "labels": {"app.kubernetes.io/instance": render.instance_label("default")},
+        },
+        "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "c", "image": "i:1"}]}}},
+    }
+
+
+@pytest.mark.anyio
+async def test_a_listing_is_kept_page_by_page_and_swapped_in_when_done() -> None:
+    woken: list[Any] = []
+    cache = Cache(woken.append)
+    await cache.replace("Deployment", [_deployment("old", "1")])
+    listing = cache.listing("Deployment")
+    listing.add([_deployment("a", "2")])
+    listing.add([_deployment("b", "3")])
+    assert sorted(k[2] for k in cache.objects) == ["old"]  # nothing changes before the list is complete
+    await listing.done()
+    assert sorted(k[2] for k in cache.objects) == ["a", "b"]
+    assert cache.get("Deployment", "ns", "a") is not None
+    assert woken[-1] == ("ns", "default")
+    unfinished = cache.listing("Deployment")
+    unfinished.add([_deployment("c", "4")])  # a list that fails before its last page leaves the cache alone
+    assert sorted(k[2] for k in cache.objects) == ["a", "b"]
+
+
+def test_slim_bodies_are_compressed_and_read_back_whole() -> None:
+    body = {"images": ["i:1"], "replicas": 3, "text": "x" * 2000}
+    obj = {**_deployment("a", "1"), "kind": "Deployment", "apiVersion": "apps/v1", "spec": {"x": body}}
+    cached = Cached("a", "1", None, None, "", slim(obj), None)
+    assert cached.body()["spec"] == {"x": body}
+    assert len(cached.raw) < len(repr(cached.body()))
