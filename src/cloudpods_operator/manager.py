@@ -34,6 +34,8 @@ from cloudpods_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 SHUTDOWN_GRACE = 8.0
+NODES_WAIT = 10.0
+"""Seconds the first passes wait for the Node list (a plan made without it may scale baremetal-agent)."""
 RESULT_LABELS = {
     Result.SUCCESS: "success",
     Result.ERROR: "error",
@@ -62,15 +64,25 @@ def watch_specs(cfg: settings.Settings) -> list[WatchSpec]:
 
 @dataclass
 class Health:
-    """Ready once every watch has listed; alive while the loop turns."""
+    """Ready once every watch has listed; alive while the loop turns.
+
+    Passes may start before the Pods are listed (``planning``): Pods only tell the status why some cannot
+    run, and their list is the longest (one per replica). Until ``event`` the reconciler withholds status
+    writes; that overlaps the fleet's first passes with it.
+    """
 
     expected: int
+    status_only: frozenset[int] = frozenset()
+    """The watches only the status needs (the Pods')."""
     synced: set[int] = field(default_factory=set)
     event: anyio.Event = field(default_factory=anyio.Event)
+    planning: anyio.Event = field(default_factory=anyio.Event)
 
     def mark(self, index: int) -> None:
         """Watch ``index`` has listed once; ready when all have."""
         self.synced.add(index)
+        if len(self.synced | self.status_only) >= self.expected:
+            self.planning.set()
         if len(self.synced) >= self.expected:
             self.event.set()
 
@@ -141,7 +153,12 @@ class Operator:
             provisioner=self.provisioner,
             registrar=self.registrar,
         )
-        self.health = Health(expected=len(watch_specs(cfg)))
+        specs = watch_specs(cfg)
+        pods = frozenset(i for i, spec in enumerate(specs) if spec.resource.kind == "Pod")
+        self.health = Health(expected=len(specs), status_only=pods)
+        self.reconciler.status_allowed = self.health.event.is_set
+        self.nodes_listed = anyio.Event()
+        """Set once the Node watch has listed (or is forbidden): the plan reads nodes' labels."""
         self.stopping = anyio.Event()
         self.exit_code = 0
         """1 once the Lease was lost: another replica is acting now."""
@@ -286,7 +303,9 @@ async def _started(op: Operator, elector: LeaderElector | None) -> bool:
             tg.cancel_scope.cancel()
 
         tg.start_soon(cancel_on_stop)
-        await op.health.event.wait()
+        await op.health.planning.wait()
+        with anyio.move_on_after(NODES_WAIT):
+            await op.nodes_listed.wait()
         log.info("caches synced: %d clusters", len(op.cache.clusters))
         if elector is not None:
             await elector.acquire()
@@ -314,7 +333,13 @@ async def _watch(op: Operator, spec: WatchSpec, index: int) -> None:
     def restarted(reason: str) -> None:
         op.metrics.watch_restarts.labels(spec.resource.plural, reason).inc()
 
-    await run_watch(op.kube, spec, op.cache, on_synced=lambda: op.health.mark(index), on_restart=restarted)
+    def synced() -> None:
+        op.health.mark(index)
+        if op.health.event.is_set():
+            for key in op.reconciler.release_withheld():  # status writes held until the Pods were listed
+                op.queue.add(key)
+
+    await run_watch(op.kube, spec, op.cache, on_synced=synced, on_restart=restarted)
 
 
 async def _watch_nodes(op: Operator) -> None:
@@ -323,7 +348,10 @@ async def _watch_nodes(op: Operator) -> None:
     Optional: a Role-only install without node access still runs, with baremetal-agent at its spec's replicas.
     """
     spec = WatchSpec(kinds.RESOURCES["Node"])
-    await run_watch(op.kube, spec, op.cache, on_synced=lambda: None, optional=True)
+    try:
+        await run_watch(op.kube, spec, op.cache, on_synced=op.nodes_listed.set, optional=True)
+    finally:  # forbidden: planned without nodes' labels, as before
+        op.nodes_listed.set()
 
 
 def main(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import base64
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -153,6 +154,9 @@ class Reconciler:
         """When this process last wrote each cluster's status (the clock's time)."""
         self._status_due: dict[ClusterKey, float] = {}
         """When a deferred status write's pass is scheduled, per cluster."""
+        self.status_allowed: Callable[[], bool] = lambda: True
+        """False while the Pods are not listed yet: the status would not know which cannot run."""
+        self._withheld: set[ClusterKey] = set()
 
     async def reconcile(self, key: ClusterKey) -> Outcome | None:
         """One pass over one cluster; None when the cluster is gone. API trouble raises."""
@@ -206,6 +210,11 @@ class Reconciler:
             note = "spec.keystone.bootstrapPassword differs from the credentials Secret, which wins: ignored"
             await self.recorder.emit(raw, "Warning", "BootstrapPasswordIgnored", "Credentials", note)
         return outcome
+
+    def release_withheld(self) -> set[ClusterKey]:
+        """The clusters whose status writes waited for the Pods' list (now done): each needs a pass."""
+        keys, self._withheld = self._withheld, set()
+        return keys
 
     # ---- steps -------------------------------------------------------------------------------
 
@@ -473,7 +482,9 @@ class Reconciler:
         now = self.clock()
         last = self._status_written.get(key)
         delay = status.write_delay(previous, new, None if last is None else now - last)
-        if delay == 0:
+        if delay is not None and not self.status_allowed():
+            self._withheld.add(key)  # written by the pass that follows the Pods' list
+        elif delay == 0:
             await self._write_status(raw, new)
             outcome.status_written = True
             self._status_written[key] = self.clock()
@@ -482,7 +493,11 @@ class Reconciler:
             outcome.status_due = delay  # one scheduled pass writes what moved meanwhile
             self._status_due[key] = now + delay
         moved = outcome.created or outcome.updated or outcome.drifted or outcome.deleted or outcome.failed
-        if all(ready.values()) and not moved and delay in (None, 0.0):
+        if (
+            all(ready.values())
+            and not moved
+            and (delay is None or (delay == 0 and key not in self._withheld))
+        ):
             # At rest: the next pass is a resync or a rare event; 100 clusters' plans held ~40 MiB for it.
             self._memos.pop(key, None)
         await self._events(raw, outcome)

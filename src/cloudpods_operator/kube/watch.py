@@ -23,6 +23,8 @@ from cloudpods_operator.kube.client import Kube
 
 log = logging.getLogger(__name__)
 
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+"""The annotation of the bookmark that ends a streamed list's current objects."""
 PAGE_SIZE = 250
 """Objects per list page: each page is slimmed by the sink before the next is asked for, so this bounds
 the transient memory of a (re-)list; a smaller page costs more round trips for little."""
@@ -81,6 +83,16 @@ async def run_watch(
     restart = on_restart or (lambda reason: None)
     while True:
         try:
+            if position.version is None and position.streamed_list:
+                try:
+                    await _watch_once(kube, spec, sink, position, on_synced=on_synced)
+                    backoff = 0.2
+                    continue
+                except errors.ApiError as exc:
+                    if exc.status not in (400, 422):  # 400/422: an API server without WatchList
+                        raise
+                    log.info("watch %s: no streamed list (%s); listing in pages", spec.resource.plural, exc)
+                    position.streamed_list = False
             if position.version is None:
                 position.version = await _list(kube, spec, sink)
                 on_synced()
@@ -111,6 +123,10 @@ class _Position:
     """The last resourceVersion seen; updated per event, so it survives a connection that breaks."""
 
     version: str | None = None
+    streamed_list: bool = True
+    """Whether to (re-)list by a watch that sends the current objects first (``sendInitialEvents``, the
+    API server's WatchList, as client-go's reflector does): served from the watch cache as one stream, so
+    the server encodes while we decode, and no page is ever held. Off after a server refuses it."""
 
 
 async def _list(kube: Kube, spec: WatchSpec, sink: Sink) -> str:
@@ -129,13 +145,29 @@ async def _list(kube: Kube, spec: WatchSpec, sink: Sink) -> str:
     return str(page.get("metadata", {}).get("resourceVersion", ""))
 
 
-async def _watch_once(kube: Kube, spec: WatchSpec, sink: Sink, position: _Position) -> None:
+async def _watch_once(
+    kube: Kube,
+    spec: WatchSpec,
+    sink: Sink,
+    position: _Position,
+    *,
+    on_synced: Callable[[], None] | None = None,
+) -> None:
+    """One watch connection from ``position``; with ``on_synced``, a streamed list first: every current
+    object as an ADDED event, then a bookmark marking their end, then changes as any watch. Until that
+    bookmark nothing counts (an interrupted streamed list starts over), after it the stream goes on as a
+    watch from the bookmark's resourceVersion."""
     query = {
         "watch": "true",
         "allowWatchBookmarks": "true",
-        "resourceVersion": str(position.version),
         "timeoutSeconds": str(random.randint(240, 300)),
     }
+    listing = None
+    if on_synced is not None:
+        query.update(sendInitialEvents="true", resourceVersionMatch="NotOlderThan")
+        listing = sink.listing(spec.resource.kind)
+    else:
+        query["resourceVersion"] = str(position.version)
     if spec.label_selector:
         query["labelSelector"] = spec.label_selector
     async for event in kube.stream(spec.resource, spec.namespace, query, inactivity=INACTIVITY_SECONDS):
@@ -144,7 +176,18 @@ async def _watch_once(kube: Kube, spec: WatchSpec, sink: Sink, position: _Positi
         if kind == "ERROR":
             code = int(obj.get("code") or 0)
             raise errors.api_error(code or 500, str(obj.get("reason", "")), str(obj.get("message", "")))
-        new_version = obj.get("metadata", {}).get("resourceVersion")
+        meta = obj.get("metadata", {})
+        new_version = meta.get("resourceVersion")
+        if listing is not None:
+            if kind == "ADDED":
+                listing.add([obj])
+            elif kind == "BOOKMARK" and (meta.get("annotations") or {}).get(INITIAL_EVENTS_END) == "true":
+                await listing.done()
+                listing = None
+                position.version = str(new_version)
+                assert on_synced is not None
+                on_synced()
+            continue
         if kind != "BOOKMARK":
             await sink.event(spec.resource.kind, kind, obj)
         if new_version:
