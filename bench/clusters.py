@@ -206,14 +206,20 @@ def _off_host_network(body: JSON) -> JSON:
     return body
 
 
-def operator_bodies(cr: JSON, live: list[JSON], nodes: list[JSON]) -> list[JSON]:
+def operator_bodies(
+    cr: JSON, live: list[JSON], nodes: list[JSON], secrets: dict[str, str] | None = None
+) -> list[JSON]:
     """What the operator would apply for this live cluster: its plan (with the same observed state the
-    operator's cache would give) stamped, less the objects whose live hash already matches."""
+    operator's cache would give, and the cluster's ``<cluster>-credentials`` data, which the service configs
+    and so the pod templates' config hash depend on) stamped, less the objects whose live hash already
+    matches."""
     live_by_key = {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]): o for o in live}
     states = {
         k[2]: s for k, o in live_by_key.items() if k[0] in kinds.WORKLOAD_KINDS and (s := workload_state(o))
     }
-    the_plan = plan(cr, observed.Observed(workloads=states, node_labels=node_labels(nodes)))
+    the_plan = planner.plan(
+        cluster_model(cr), observed.Observed(workloads=states, node_labels=node_labels(nodes)), secrets
+    )
     out = []
     for obj in the_plan.objects:
         if obj.kind not in kinds.WORKLOAD_KINDS:

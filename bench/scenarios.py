@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -26,7 +27,7 @@ from bench.tracker import (
     rolled_with,
     template_images,
 )
-from cloudpods_operator import kinds
+from cloudpods_operator import credentials, kinds
 
 log = logging.getLogger("bench")
 T = TypeVar("T")
@@ -674,7 +675,10 @@ async def _operator_bodies(b: Bench, fl: Fleet, version: str, nodes: list[JSON])
             for obj in await b.api.list(kind, ns, clusters.MANAGED_SELECTOR):
                 obj["kind"] = kind
                 live.append(obj)
-        return clusters.operator_bodies(clusters.with_spec(cr, version=version), live, nodes)
+        name = credentials.secret_name(CR)
+        secret = await b.api.call("GET", f"/api/v1/namespaces/{ns}/secrets/{name}")
+        data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+        return clusters.operator_bodies(clusters.with_spec(cr, version=version), live, nodes, data)
 
     per = await gather_limited(list(fl.docs), one, 8)
     return [body for bodies in per for body in bodies]
