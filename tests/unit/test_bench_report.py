@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -208,3 +209,75 @@ def test_quiet_summary() -> None:
         "scenarios": {"floor": "quiet", "version_bump": "loaded"},
         "max_load_seen": 3.46,
     }
+
+
+BURN = "import time\nwhile time.process_time() < {s}: pass\n{tail}"
+
+
+@pytest.mark.parametrize(
+    ("what", "argv_tail"),
+    [
+        ("a child, ended and reaped: its CPU moves into our cutime", ""),
+        ("a grandchild still running under a child: found by walking the tree", "time.sleep(30)"),
+    ],
+)
+def test_ours_counts_our_process_tree(what: str, argv_tail: str) -> None:
+    """CPU burnt by processes the benchmark started is ours, never "other" (whatever else the machine
+    runs): a child that exited, or a live descendant."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    seconds = 0.3
+    before = noise.ours_ticks([os.getpid()])
+    if not argv_tail:
+        subprocess.run([sys.executable, "-c", BURN.format(s=seconds, tail="")], check=True)
+        after = noise.ours_ticks([os.getpid()])
+    else:
+        # a shell that starts the burner and waits: the burner is our grandchild
+        code = BURN.format(s=seconds, tail="open(sys.argv[1], 'w').close()\n" + argv_tail)
+        flag = Path(f"/tmp/bench-test-{os.getpid()}")
+        flag.unlink(missing_ok=True)
+        shell = subprocess.Popen(["sh", "-c", f'"$0" -c "import sys\n{code}" {flag}; :', sys.executable])
+        try:
+            deadline = time.monotonic() + 60
+            while not flag.exists():
+                assert time.monotonic() < deadline, "the grandchild never finished burning"
+                time.sleep(0.05)
+            after = noise.ours_ticks([os.getpid()])
+        finally:
+            for child in _descendants(shell.pid):
+                os.kill(child, 15)
+            shell.kill()
+            shell.wait()
+            flag.unlink(missing_ok=True)
+    assert (after - before) / noise.CLOCK_TICKS >= seconds - 0.05, what
+
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("max_load", "quiet_wait", "quiet", "waits_at_least"),
+    [
+        (1e9, 5.0, True, 0.0),  # any load is quiet: no wait
+        (-1.0, 0.3, False, 0.3),  # no load is quiet: waits the whole wait, then says so
+    ],
+)
+def test_gate(max_load: float, quiet_wait: float, quiet: bool, waits_at_least: float) -> None:
+    import asyncio
+
+    gate = asyncio.run(noise.Noise(max_load=max_load, quiet_wait=quiet_wait, poll=0.1).gate())
+    assert gate.quiet is quiet
+    assert waits_at_least <= gate.waited_seconds < quiet_wait + 1.0
