@@ -697,6 +697,7 @@ async def fleet_bump(
     objects = 0
     peak = 0.0
     tag = "s" if staged else ""
+    label = "fleet_bump_staged" if staged else "fleet_bump"
     for n in range(repeat):
         if b.operator is not None:  # the floor reads the live workloads: the last rollout must be over
             await fl.ready_goal(namespaces).wait(1800, "fleet Ready before the floor")
@@ -712,7 +713,7 @@ async def fleet_bump(
         loads.append(measured.done())
         await apply_all(api, rest, b.best_concurrency)
         floors.append(took_floor)
-        say(f"fleet_bump{'_staged' if staged else ''} #{n}: floor {len(timed)} applies in {took_floor:.2f}s")
+        say(f"{label} #{n}: floor {len(timed)} applies in {took_floor:.2f}s")
 
         await _patch_all(b, fl, {"version": version})
         expected = {k: v for ns in namespaces for k, v in clusters.expected_images(fl.docs[ns]).items()}
@@ -723,7 +724,7 @@ async def fleet_bump(
         await asyncio.sleep(2)
         floor_applies_after.append((await op.writes()).applies)
         say(
-            f"fleet_bump #{n}: rolled out in {settled:.1f}s; operator restarted, "
+            f"{label} #{n}: rolled out in {settled:.1f}s; operator restarted, "
             f"{floor_applies_after[-1]:.0f} object applies (0: the floor sent exactly the operator's bodies)"
         )
         # the bump
@@ -750,12 +751,12 @@ async def fleet_bump(
         ratios.append(seconds[-1] / took_floor)
         writes.append((await op.writes() - before).total)
         peak = max(peak, _hwm(op.pid))
-        say(f"fleet_bump #{n}: {objects} workloads in {seconds[-1]:.2f}s (x{ratios[-1]:.2f} floor)")
+        say(f"{label} #{n}: {objects} workloads in {seconds[-1]:.2f}s (x{ratios[-1]:.2f} floor)")
         if n < repeat - 1 or last_ready:  # the next run starts from rest; the last need not wait
             back = await fl.ready_goal(namespaces).wait(1800, "fleet Ready again")
             ready.append(back - started)
             peak = max(peak, _hwm(op.pid))
-            say(f"fleet_bump #{n}: Ready again after {ready[-1]:.1f}s")
+            say(f"{label} #{n}: Ready again after {ready[-1]:.1f}s")
     assert b.operator is not None
     return {
         "what": "patch spec.version"
