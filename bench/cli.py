@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import localcluster
-from bench import clusters, report, scenarios
+from bench import clusters, full, noise, report, scenarios
 from bench.kubeapi import Api
 from bench.operator import pids_rss_mb
 from bench.scenarios import Bench, say
@@ -71,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="extra flags for every operator process, e.g. '--apply-concurrency 32' (recorded in meta)",
     )
+    p.add_argument(
+        "--max-load",
+        type=float,
+        default=noise.DEFAULT_MAX_LOAD,
+        help="quiet: the 1-minute load average at most this before each repeat (default %(default)s)",
+    )
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=None,
+        help=f"seconds to wait for quiet before each repeat (default {noise.DEFAULT_QUIET_WAIT:g}; "
+        f"{noise.QUICK_QUIET_WAIT:g} with --quick); a repeat that never got quiet is loaded",
+    )
     p.add_argument("--out", default=str(BENCH / "results" / "latest.json"), help="where the JSON goes")
     p.add_argument("--only", default="", help="comma-separated scenarios to run (floor is always run)")
     p.add_argument(
@@ -116,14 +129,26 @@ async def meta(api: Api, args: argparse.Namespace, local: localcluster.Cluster |
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--", "src")),
+        "git_dirty": bool(_git("status", "--porcelain", "--", "src", "bench", ":!bench/results")),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cluster": "localcluster (etcd, kube-apiserver, controller-manager qps 300/500, scheduler, KWOK)"
         if local
         else f"kubeconfig {args.kubeconfig}",
         "quick": bool(args.quick),
         "load_average_at_start": list(os.getloadavg()),
+        "quiet_gate": {
+            "max_load": args.max_load,
+            "quiet_wait_seconds": _quiet_wait(args),
+            "poll_seconds": noise.POLL_SECONDS,
+            "loaded_above_other_cores": noise.LOADED_CORES,
+        },
     }
+
+
+def _quiet_wait(args: argparse.Namespace) -> float:
+    if args.quiet_wait is not None:
+        return float(args.quiet_wait)
+    return noise.QUICK_QUIET_WAIT if args.quick else noise.DEFAULT_QUIET_WAIT
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -153,16 +178,21 @@ async def run(args: argparse.Namespace) -> int:
     prefix = "bench" if local else f"bench-{os.getpid()}"
     b = Bench(api, kubeconfig, work, quick, repeat, sizes, args.fleet_product, prefix=prefix)
     b.operator_args = tuple(args.operator_args.split())
+    b.noise = noise.Noise(max_load=args.max_load, quiet_wait=_quiet_wait(args))
+    if local is not None:
+        b.noise.extra_pids.update(local.pids.values())
     if quick:
         b.concurrencies = (1, 8, 32)
     result: dict[str, Any] = {"meta": await meta(api, args, local)}
     errors: list[str] = []
+    windows: dict[str, dict[str, float]] = {}
 
     def wanted(name: str) -> bool:
         return not only or name in only
 
     async def step(name: str, fn: Callable[[], Awaitable[Any]]) -> Any:
         say(f"--- {name}")
+        window = b.noise.window()
         try:
             value = await fn()
         except Exception as exc:
@@ -171,6 +201,13 @@ async def run(args: argparse.Namespace) -> int:
             result[name] = {"error": f"{type(exc).__name__}: {exc}"}
             report.write(out, result)
             return None
+        finally:
+            seconds, others = window.stop()
+            windows[name] = {
+                "seconds": round(seconds, 1),
+                "other_cpu_seconds": round(others, 2),
+                "other_cores": round(others / seconds, 3) if seconds > 0 else 0.0,
+            }
         report.write(out, result)
         return value
 
@@ -179,7 +216,6 @@ async def run(args: argparse.Namespace) -> int:
 
         async def do_floor() -> None:
             result["floor"] = await scenarios.floor(b)
-            await scenarios.delete_namespaces(api, [b.ns("floor")])
 
         await step("floor", do_floor)
         singles = ("version_bump", "staged_bump", "single_override", "at_rest")
@@ -207,6 +243,15 @@ async def run(args: argparse.Namespace) -> int:
                 await one.stop()
             await b.stop_operator()
             await scenarios.delete_namespaces(api, [b.ns("bump")])
+        if b.floor_copies is not None:  # the floor's copies served every single-cluster bump
+            await b.floor_copies.stop()
+            b.floor_copies = None
+            await scenarios.delete_namespaces(api, [b.ns("floor")])
+        if wanted("full_cluster"):
+            await step(
+                "full_cluster", _into(result, "full_cluster", lambda: full.full_cluster(b, RESYNC_SINGLE))
+            )
+            await scenarios.delete_namespaces(api, [b.ns("full")])
         if wanted("fleet") or wanted("fleet_bump"):
             fleet_out = await step("fleet", lambda: scenarios.fleet(b, RESYNC_FLEET))
             if fleet_out is not None:
@@ -228,6 +273,17 @@ async def run(args: argparse.Namespace) -> int:
                             lambda: scenarios.fleet_bump(b, fl, RESYNC_FLEET, fleet_repeat, args.fleet_ready),
                         ),
                     )
+                if b.floor_runs and (wanted("fleet_bump") or wanted("fleet_bump_staged")):
+                    await step(
+                        "fleet_bump_staged",
+                        _into(
+                            result,
+                            "fleet_bump_staged",
+                            lambda: scenarios.fleet_bump(
+                                b, fl, RESYNC_FLEET, fleet_repeat, args.fleet_ready, staged=True
+                            ),
+                        ),
+                    )
                 await fl.stop()
         result["meta"]["operator_settings"] = b.settings
         result["meta"]["floor_concurrency"] = b.best_concurrency
@@ -235,11 +291,13 @@ async def run(args: argparse.Namespace) -> int:
             result["meta"]["control_plane_rss_mb"] = pids_rss_mb(local.pids)
         result["meta"]["wall_seconds"] = round(time.monotonic() - started, 1)
         result["meta"]["load_average_at_end"] = list(os.getloadavg())
+        _attach_noise(result, windows, b.noise)
         if errors:
             result["meta"]["errors"] = errors
         report.write(out, result)
     finally:
         await b.stop_operator()
+        full.stop_servers(work)
         if local is not None:
             say("stopping the local control plane")
             localcluster.stop(local.run_dir)
@@ -252,6 +310,14 @@ async def run(args: argparse.Namespace) -> int:
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     return 1 if errors else 0
+
+
+def _attach_noise(result: dict[str, Any], windows: dict[str, dict[str, float]], gate: noise.Noise) -> None:
+    """Each scenario's whole-window CPU of other processes, and meta.quiet: which scenarios were quiet."""
+    for name, window in windows.items():
+        if isinstance(result.get(name), dict):
+            result[name]["scenario_other_cpu"] = window
+    result["meta"]["quiet"] = noise.quiet_summary(result, gate.max_load_seen)
 
 
 def _into(

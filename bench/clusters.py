@@ -176,7 +176,8 @@ def settled_plan(doc: JSON, labels: frozenset[str] | None) -> planner.Plan:
 def floor_bodies(doc: JSON, owner: JSON, labels: frozenset[str] | None = None) -> dict[Key, JSON]:
     """The workloads the operator would apply for ``doc``, stamped as it stamps them, owned by ``owner``
     (a ConfigMap standing in for the OnecloudCluster) and relabelled so the operator ignores them.
-    ``labels`` are the nodes' onecloud labels (without a baremetal node, baremetal-agent gets 0 replicas)."""
+    ``labels`` are the nodes' onecloud labels (without a baremetal node, baremetal-agent gets 0 replicas).
+    Host-network templates get ``hostNetwork: false`` (see ``_off_host_network``)."""
     ref = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -189,20 +190,36 @@ def floor_bodies(doc: JSON, owner: JSON, labels: frozenset[str] | None = None) -
     for obj in settled_plan(doc, labels).objects:
         if obj.kind not in kinds.WORKLOAD_KINDS:
             continue
-        body = _relabel(copy.deepcopy(obj.body))
+        body = _off_host_network(_relabel(copy.deepcopy(obj.body)))
         body["metadata"]["ownerReferences"] = [ref]
         out[obj.key] = diff.stamped(body)
     return out
 
 
-def operator_bodies(cr: JSON, live: list[JSON], nodes: list[JSON]) -> list[JSON]:
+def _off_host_network(body: JSON) -> JSON:
+    """``hostNetwork: false`` in a host-network pod template: the floor's copies live beside the operator's
+    example cluster on the same KWOK nodes, and two host-network pods with the same ports (region-dns's 53,
+    host's 8885) cannot share a node. One byte more per such body; the API server's work is the same."""
+    pod = body.get("spec", {}).get("template", {}).get("spec", {})
+    if pod.get("hostNetwork"):
+        pod["hostNetwork"] = False
+    return body
+
+
+def operator_bodies(
+    cr: JSON, live: list[JSON], nodes: list[JSON], secrets: dict[str, str] | None = None
+) -> list[JSON]:
     """What the operator would apply for this live cluster: its plan (with the same observed state the
-    operator's cache would give) stamped, less the objects whose live hash already matches."""
+    operator's cache would give, and the cluster's ``<cluster>-credentials`` data, which the service configs
+    and so the pod templates' config hash depend on) stamped, less the objects whose live hash already
+    matches."""
     live_by_key = {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]): o for o in live}
     states = {
         k[2]: s for k, o in live_by_key.items() if k[0] in kinds.WORKLOAD_KINDS and (s := workload_state(o))
     }
-    the_plan = plan(cr, observed.Observed(workloads=states, node_labels=node_labels(nodes)))
+    the_plan = planner.plan(
+        cluster_model(cr), observed.Observed(workloads=states, node_labels=node_labels(nodes)), secrets
+    )
     out = []
     for obj in the_plan.objects:
         if obj.kind not in kinds.WORKLOAD_KINDS:

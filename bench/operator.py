@@ -127,6 +127,12 @@ class Operator:
     log_dir: Path
     resync: float = 5.0
     extra_args: tuple[str, ...] = ()
+    mysql_address: str = ""
+    """HOST:PORT of a real MySQL (databases managed); empty: ``--no-manage-databases``."""
+    keystone_url: str = "none"
+    """A real keystone's v3 URL; ``none``: no registration (issue 19: the fleet runs with none)."""
+    namespaces: str = ""
+    """Watch only these namespaces (comma-separated); empty: all."""
     metrics_port: int = field(default_factory=free_port)
     health_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -150,9 +156,11 @@ class Operator:
             f"127.0.0.1:{self.health_port}",
             "--resync",
             f"{self.resync:g}",
-            "--no-manage-databases",  # the benchmark's clusters have no MySQL (issue 19: fleet without one)
+            # the benchmark's clusters have no MySQL nor keystone (issue 19), but the full cluster's
+            *(["--mysql-address", self.mysql_address] if self.mysql_address else ["--no-manage-databases"]),
             "--keystone-url",
-            "none",  # nor a keystone (issue 19: the fleet runs with --keystone-url none)
+            self.keystone_url,
+            *(["--namespaces", self.namespaces] if self.namespaces else []),
             *self.extra_args,
         ]
 
@@ -169,6 +177,8 @@ class Operator:
             "field_manager": args.field_manager,
             "namespaces": args.namespaces or "(all)",
             "log_level": args.log_level,
+            "manage_databases": bool(self.mysql_address),
+            "keystone": "none" if self.keystone_url == "none" else "a local Keystone",
         }
 
     @property

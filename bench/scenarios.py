@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -10,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bench import clusters
+from bench import clusters, noise
 from bench.kubeapi import JSON, WORKLOAD_KINDS, Api, ensure_namespace, wait_namespace_gone
+from bench.noise import Noise, RepeatLoad
 from bench.operator import Operator, Writes, parse_prometheus, proc_rss_mb, total, writes_of
 from bench.report import median, stats
 from bench.tracker import (
@@ -25,7 +27,7 @@ from bench.tracker import (
     rolled_with,
     template_images,
 )
-from cloudpods_operator import kinds
+from cloudpods_operator import credentials, kinds
 
 log = logging.getLogger("bench")
 T = TypeVar("T")
@@ -61,6 +63,8 @@ class Bench:
     bump_objects: int = 0
     settings: dict[str, dict[str, object]] = field(default_factory=dict)
     operator_args: tuple[str, ...] = ()
+    noise: Noise = field(default_factory=Noise)
+    floor_copies: FloorCopies | None = None
 
     def ns(self, name: str) -> str:
         full = f"{self.prefix}-{name}"
@@ -159,6 +163,42 @@ async def settle(wl: Workloads, expected: dict[Key, tuple[str, ...]], within: fl
 # ---- 1. floor ---------------------------------------------------------------------------------------
 
 
+@dataclass
+class FloorCopies:
+    """The example cluster's workloads in a namespace the operator does not see, kept alive through the
+    single-cluster scenarios so that every operator bump is preceded by a floor for the same bodies."""
+
+    ns: str
+    doc: JSON
+    owner: JSON
+    labels: frozenset[str]
+    wl: Workloads
+    current: dict[Key, JSON]
+
+    def bodies(self, **spec: Any) -> dict[Key, JSON]:
+        return clusters.floor_bodies(clusters.with_spec(self.doc, **spec), self.owner, self.labels)
+
+    async def send(self, b: Bench, keys: Iterable[Key], version: str, part: str) -> tuple[float, RepeatLoad]:
+        """Gate, then the plain client's apply of the floor bodies at ``version`` for exactly the workloads
+        ``keys`` names (kind and name; the operator's namespace is ignored) at the best concurrency, then
+        the rollout settled. The seconds of the applies, and the repeat's noise."""
+        new = self.bodies(version=version)
+        chosen = []
+        for kind, _, name in sorted(keys):
+            key = (kind, self.ns, name)
+            if key not in new:
+                raise AssertionError(f"the floor has no copy of {kind}/{name}")
+            chosen.append(new[key])
+            self.current[key] = new[key]
+        measured = await b.noise.measure(part)
+        took = await apply_all(b.api, chosen, b.best_concurrency)
+        await settle(self.wl, _images(self.current), 600, "floor rollout")
+        return took, measured.done()
+
+    async def stop(self) -> None:
+        await self.wl.stop()
+
+
 async def floor(b: Bench) -> dict[str, Any]:
     """The API server's own speed at a bump's writes, from a plain client, at the best concurrency."""
     api = b.api
@@ -174,16 +214,12 @@ async def floor(b: Bench) -> dict[str, Any]:
     doc = clusters.example(ns)
     counter = iter(range(10_000))
     labels = clusters.node_labels(await api.list("Node"))
-
-    def bodies() -> dict[Key, JSON]:
-        return clusters.floor_bodies(
-            clusters.with_spec(doc, version=f"bench-f{next(counter)}"), owner, labels
-        )
-
     await gather_limited(clusters.floor_support(doc, owner), api.apply)
     wl = await Workloads.watch(api, namespace=ns)
+    copies = FloorCopies(ns, doc, owner, labels, wl, {})
+    loads: list[RepeatLoad] = []
     try:
-        current = bodies()
+        current = copies.bodies(version=f"bench-f{next(counter)}")
         create = await apply_all(api, list(current.values()), 16)
         first_settle = await settle(wl, _images(current), 600, "floor workloads rolled out")
         say(f"floor: {len(current)} workloads created in {create:.2f}s, rolled out in {first_settle:.1f}s")
@@ -192,25 +228,31 @@ async def floor(b: Bench) -> dict[str, Any]:
         objects = 0
         for c in b.concurrencies:
             for _ in range(b.repeat):
-                new = bodies()
+                new = copies.bodies(version=f"bench-f{next(counter)}")
                 changed = [body for key, body in new.items() if body != current.get(key)]
                 objects = len(changed)
+                measured = await b.noise.measure(f"c={c}")
                 by_c.setdefault(c, []).append(await apply_all(api, changed, c))
                 current = new
                 settles.append(await settle(wl, _images(current), 600, "floor rollout"))
+                loads.append(measured.done())
             say(f"floor: c={c:<2} {objects} changed bodies in {median(by_c[c]):.3f}s (median)")
         best = min(by_c, key=lambda c: median(by_c[c]))
         # one changed workload (what a single override changes), sent alone
         single: list[float] = []
         region = next(k for k in current if k[2].endswith("-region"))
         for n in range(b.repeat):
-            spec = clusters.with_spec(doc, regionServer={"tag": f"bench-s{n}"})
-            body = clusters.floor_bodies(spec, owner, labels)[region]
+            body = copies.bodies(regionServer={"tag": f"bench-s{n}"})[region]
+            measured = await b.noise.measure("single")
             single.append(await apply_all(api, [body], 1))
             current[region] = body
             await settle(wl, _images(current), 300, "floor single rollout")
-    finally:
+            loads.append(measured.done())
+    except BaseException:
         await wl.stop()
+        raise
+    copies.current = current
+    b.floor_copies = copies
     b.best_concurrency = best
     b.floor_objects = objects
     b.floor_runs = by_c[best]
@@ -232,7 +274,15 @@ async def floor(b: Bench) -> dict[str, Any]:
         "rollout_settle_seconds": stats(settles, 2),
         "writes": objects,
         "rss_mb": None,
+        **noise_of(loads),
     }
+
+
+def noise_of(loads: Iterable[RepeatLoad]) -> dict[str, Any]:
+    """A scenario's noise fields for the JSON: ``loaded``, the summary and every repeat's record."""
+    runs = [r.as_dict() for r in loads]
+    summary = noise.summary(runs)
+    return {"loaded": summary["loaded"], "noise": summary, "load": runs}
 
 
 def _images(bodies: dict[Key, JSON]) -> dict[Key, tuple[str, ...]]:
@@ -292,53 +342,69 @@ async def _patch_and_time(
 
 
 async def version_bump(b: Bench, one: Single) -> dict[str, Any]:
-    seconds, ready, writes, ratios = [], [], [], []
+    """A version bump under ``AllAtOnce``, each repeat after a floor for the same workloads."""
+    seconds, ready, writes, ratios, floors = [], [], [], [], []
+    loads: list[RepeatLoad] = []
     objects = 0
-    floor_median = median(b.floor_runs) if b.floor_runs else 0.0
-    floor_objects = b.floor_objects
+    copies = _copies(b)
     for n in range(b.repeat):
         spec = {"version": f"bench-v{n}"}
         changed = clusters.changed_images(one.doc, clusters.with_spec(one.doc, **spec))
         objects = len(changed)
+        took_floor, floor_load = await copies.send(b, changed, f"bench-u{n}", f"floor #{n}")
+        measured = await b.noise.measure(f"operator #{n}")
         took, back, w = await _patch_and_time(b, one, spec, changed, 300)
+        loads += [floor_load, measured.done()]
+        floors.append(took_floor)
         seconds.append(took)
         ready.append(back)
         writes.append(w)
-        # the floor sent the same bodies (same example, same version rule); else scale it per object
-        floor_same = floor_median * objects / floor_objects if floor_objects else 0.0
-        ratios.append(took / floor_same if floor_same else 0.0)
+        ratios.append(took / took_floor)
         say(
-            f"version_bump #{n}: {objects} workloads in {took:.3f}s (x{ratios[-1]:.2f} floor), "
-            f"Ready in {back:.1f}s"
+            f"version_bump #{n}: {objects} workloads in {took:.3f}s (x{ratios[-1]:.2f} its floor "
+            f"{took_floor:.3f}s), Ready in {back:.1f}s, {w.status:.0f} status writes"
         )
     b.bump_objects = objects
     return {
-        "what": "patch spec.version of the Ready example FullStack cluster; seconds until every changed "
-        "workload's pod template carries the new image, seen by the benchmark's own watch",
+        "what": "patch spec.version of the Ready example FullStack cluster (AllAtOnce); seconds until every "
+        "changed workload's pod template carries the new image, seen by the benchmark's own watch; each "
+        "repeat is preceded by the floor: the plain client's apply of the same workloads' floor bodies",
         "objects": objects,
         "seconds": stats(seconds),
-        "floor_seconds": round(floor_median, 3),
-        "floor_objects": floor_objects,
+        "floor_seconds": stats(floors),
+        "floor_concurrency": b.best_concurrency,
         "ratio_to_floor": stats(ratios, 2),
         "ready_seconds": stats(ready, 2),
         "writes": stats([w.total for w in writes], 0),
+        "status_writes": stats([w.status for w in writes], 0),
         "writes_detail": [w.as_dict() for w in writes],
         "bring_up_seconds": round(one.bring_up_seconds, 1),
         "rss_mb": round(b.operator.rss_mb(), 1) if b.operator else None,
+        **noise_of(loads),
     }
 
 
+def _copies(b: Bench) -> FloorCopies:
+    if b.floor_copies is None:
+        raise RuntimeError("the floor's copies are gone: the floor scenario must run first")
+    return b.floor_copies
+
+
 async def staged_bump(b: Bench, one: Single) -> dict[str, Any]:
-    """A version bump under ``upgradeStrategy: Staged``: the Deployment wave, then the DaemonSets."""
-    control, start_hosts, ready, ratios = [], [], [], []
+    """A version bump under ``upgradeStrategy: Staged``: the Deployment wave, then the DaemonSets; each
+    repeat after a floor for the wave's workloads."""
+    control, start_hosts, ready, ratios, floors = [], [], [], [], []
+    loads: list[RepeatLoad] = []
     objects = hosts_objects = 0
-    floor_median = median(b.floor_runs) if b.floor_runs else 0.0
+    copies = _copies(b)
     for n in range(b.repeat):
         spec = {"version": f"bench-s{n}", "upgradeStrategy": "Staged"}
         changed = clusters.changed_images(one.doc, clusters.with_spec(one.doc, **spec))
         wave = {k: v for k, v in changed.items() if k[0] != "DaemonSet"}
         hosts = {k: v for k, v in changed.items() if k[0] == "DaemonSet"}
         objects, hosts_objects = len(wave), len(hosts)
+        took_floor, floor_load = await copies.send(b, wave, f"bench-t{n}", f"floor #{n}")
+        measured = await b.noise.measure(f"operator #{n}")
         wave_goal = one.wl.goal({k: images_are(v) for k, v in wave.items()})
         first = sorted(hosts)[0]
         host_goal = one.wl.goal({first: images_are(hosts[first])})
@@ -348,36 +414,44 @@ async def staged_bump(b: Bench, one: Single) -> dict[str, Any]:
         control.append(await wave_goal.wait(300, "the Deployment wave's new images") - started)
         start_hosts.append(await host_goal.wait(300, "a DaemonSet's new images") - started)
         ready.append(await back_goal.wait(300, "Ready=True again") - started)
+        loads += [floor_load, measured.done()]
         one.doc = clusters.with_spec(one.doc, **spec)
-        floor_same = floor_median * objects / b.floor_objects if b.floor_objects else 0.0
-        ratios.append(control[-1] / floor_same if floor_same else 0.0)
+        floors.append(took_floor)
+        ratios.append(control[-1] / took_floor)
         say(
-            f"staged_bump #{n}: {objects} Deployments in {control[-1]:.3f}s (x{ratios[-1]:.2f} floor), "
-            f"DaemonSets from {start_hosts[-1]:.1f}s, Ready in {ready[-1]:.1f}s"
+            f"staged_bump #{n}: {objects} Deployments in {control[-1]:.3f}s (x{ratios[-1]:.2f} its floor "
+            f"{took_floor:.3f}s), DaemonSets from {start_hosts[-1]:.1f}s, Ready in {ready[-1]:.1f}s"
         )
     one.generation = await patch_spec(b.api, one.ns, {"upgradeStrategy": "AllAtOnce"})
     one.doc = clusters.with_spec(one.doc, upgradeStrategy="AllAtOnce")
     return {
         "what": "patch spec.version with upgradeStrategy Staged on the Ready example cluster: seconds until "
         "every changed Deployment (and etcd) carries the new image, until the first DaemonSet does "
-        "(they wait for the Deployments' new pods), and until Ready",
+        "(they wait for the Deployments' new pods), and until Ready; each repeat is preceded by the floor "
+        "for the same Deployments and StatefulSets",
         "objects": objects,
         "daemonsets": hosts_objects,
         "seconds": stats(control),
+        "floor_seconds": stats(floors),
+        "floor_concurrency": b.best_concurrency,
         "daemonsets_start_seconds": stats(start_hosts, 2),
         "ready_seconds": stats(ready, 2),
         "ratio_to_floor": stats(ratios, 2),
+        **noise_of(loads),
     }
 
 
 async def single_override(b: Bench, one: Single) -> dict[str, Any]:
     seconds, total, applies, status, changed_counts, ratios = [], [], [], [], [], []
     changed_objects: list[list[str]] = []
+    loads: list[RepeatLoad] = []
     for n in range(b.repeat):
         spec = {"regionServer": {"tag": f"bench-r{n}"}}
         expected = clusters.changed_images(one.doc, clusters.with_spec(one.doc, **spec))
         before = await versions_in(b.api, one.ns)
+        measured = await b.noise.measure(f"operator #{n}")
         took, _, w = await _patch_and_time(b, one, spec, expected, 120)
+        loads.append(measured.done())
         after = await versions_in(b.api, one.ns)
         moved = sorted(k for k in after if before.get(k) != after[k])
         seconds.append(took)
@@ -403,6 +477,7 @@ async def single_override(b: Bench, one: Single) -> dict[str, Any]:
         "objects_changed": stats(changed_counts, 0),
         "changed_objects": changed_objects,
         "rss_mb": round(b.operator.rss_mb(), 1) if b.operator else None,
+        **noise_of(loads),
     }
 
 
@@ -412,10 +487,13 @@ async def at_rest(b: Bench, resync: float) -> dict[str, Any]:
     await asyncio.sleep(2)
     op_writes, api_writes, passes = [], [], []
     by_resource: list[dict[str, int]] = []
+    loads: list[RepeatLoad] = []
     for n in range(1 if b.quick else b.repeat):
+        measured = await b.noise.measure(f"window #{n}")
         w0, r0, a0 = await b.operator.writes(), await b.operator.reconciles(), await apiserver_writes(b.api)
         await asyncio.sleep(window)
         w1, r1, a1 = await b.operator.writes(), await b.operator.reconciles(), await apiserver_writes(b.api)
+        loads.append(measured.done())
         d = delta(a1, a0)
         op_writes.append((w1 - w0).total)
         api_writes.append(sum(d.values()))
@@ -436,6 +514,7 @@ async def at_rest(b: Bench, resync: float) -> dict[str, Any]:
         "apiserver_writes_by_resource": by_resource,
         "reconciles": stats(passes, 0),
         "rss_mb": round(b.operator.rss_mb(), 1),
+        **noise_of(loads),
     }
 
 
@@ -483,6 +562,7 @@ async def fleet(b: Bench, resync: float) -> tuple[dict[str, Any], Fleet]:
     wl = await Workloads.watch(api, selector=clusters.MANAGED_SELECTOR)
     fl = Fleet(crs, wl)
     sizes: dict[str, Any] = {}
+    loads: list[RepeatLoad] = []
     for size in sorted(b.fleet_sizes):
         new = [f"{b.prefix}-fleet-{i}" for i in range(len(fl.docs), size)]
         for i, ns in enumerate(new, start=len(fl.docs)):
@@ -502,10 +582,12 @@ async def fleet(b: Bench, resync: float) -> tuple[dict[str, Any], Fleet]:
         window = 10.0 if b.quick else (60.0 if size == max(b.fleet_sizes) else 30.0)
         assert b.operator is not None
         op = b.operator
+        measured = await b.noise.measure(f"{size}: at rest")
         s0 = await op.samples()
         w0, c0 = writes_of(s0), op.cpu_seconds()
         await asyncio.sleep(window)
         c1, s1 = op.cpu_seconds(), await op.samples()
+        loads.append(measured.done())
         w1 = writes_of(s1)
         relists = total(s1, "cloudpods_operator_watch_restarts_total") - total(
             s0, "cloudpods_operator_watch_restarts_total"
@@ -516,19 +598,22 @@ async def fleet(b: Bench, resync: float) -> tuple[dict[str, Any], Fleet]:
             f"fleet {size}: RSS {rss:.0f} MB (peak {hwm:.0f}), {cpu:.2f} CPU s/min, "
             f"writes {(w1 - w0).total:.0f}"
         )
-        cold, cold_writes, ready_s, cold_rss, res = [], [], [], [], 0.0
-        for _ in range(b.repeat):
+        cold, cold_writes, ready_s, cold_rss, cold_peak, res = [], [], [], [], [], 0.0
+        for n in range(b.repeat):
             await b.stop_operator()
             fresh = b.new_operator(resync)
+            measured = await b.noise.measure(f"{size}: cold start #{n}")
             fresh_started = time.monotonic()
             await fresh.start()
             b.operator = fresh
             ready_s.append(time.monotonic() - fresh_started)
             seen, res = await _wait_reconciled(fresh, list(fl.docs), 600)
             cold.append(seen - fresh_started)
+            loads.append(measured.done())
             await asyncio.sleep(2)
             cold_writes.append((await fresh.writes()).total)
             cold_rss.append(fresh.rss_mb())
+            cold_peak.append(_hwm(fresh.pid))
             not_ready = [
                 k
                 for k, v in crs.views.items()
@@ -555,6 +640,7 @@ async def fleet(b: Bench, resync: float) -> tuple[dict[str, Any], Fleet]:
             "cold_start_poll_interval_seconds": round(res, 2),
             "cold_start_writes": stats(cold_writes, 0),
             "cold_start_rss_mb": stats(cold_rss, 1),
+            "cold_start_peak_mb": stats(cold_peak, 1),
         }
     biggest = str(max(b.fleet_sizes))
     return (
@@ -568,6 +654,7 @@ async def fleet(b: Bench, resync: float) -> tuple[dict[str, Any], Fleet]:
             "seconds": sizes[biggest]["cold_start_seconds"],
             "writes": sizes[biggest]["cold_start_writes"],
             "rss_mb": sizes[biggest]["rss_mb"],
+            **noise_of(loads),
         },
         fl,
     )
@@ -588,27 +675,45 @@ async def _operator_bodies(b: Bench, fl: Fleet, version: str, nodes: list[JSON])
             for obj in await b.api.list(kind, ns, clusters.MANAGED_SELECTOR):
                 obj["kind"] = kind
                 live.append(obj)
-        return clusters.operator_bodies(clusters.with_spec(cr, version=version), live, nodes)
+        name = credentials.secret_name(CR)
+        secret = await b.api.call("GET", f"/api/v1/namespaces/{ns}/secrets/{name}")
+        data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+        return clusters.operator_bodies(clusters.with_spec(cr, version=version), live, nodes, data)
 
     per = await gather_limited(list(fl.docs), one, 8)
     return [body for bodies in per for body in bodies]
 
 
-async def fleet_bump(b: Bench, fl: Fleet, resync: float, repeat: int, last_ready: bool) -> dict[str, Any]:
+async def fleet_bump(
+    b: Bench, fl: Fleet, resync: float, repeat: int, last_ready: bool, staged: bool = False
+) -> dict[str, Any]:
+    """Each run: the floor (the operator's own bodies from the plain client, operator stopped), then the
+    operator's bump of every cluster at once. ``staged``: the bump patches ``upgradeStrategy: Staged``
+    with the version, and both sides are timed over the Deployment wave (Deployments, StatefulSets)."""
     api = b.api
     namespaces = list(fl.docs)
     seconds, ready, floors, ratios, writes, floor_applies_after, rollouts = [], [], [], [], [], [], []
+    loads: list[RepeatLoad] = []
     objects = 0
     peak = 0.0
+    tag = "s" if staged else ""
+    label = "fleet_bump_staged" if staged else "fleet_bump"
     for n in range(repeat):
+        if b.operator is not None:  # the floor reads the live workloads: the last rollout must be over
+            await fl.ready_goal(namespaces).wait(1800, "fleet Ready before the floor")
         # the floor: the operator's own bodies for the next version, from the plain client, operator stopped
         await b.stop_operator()
-        version = f"bench-ff{n}"
+        version = f"bench-ff{tag}{n}"
         nodes = await api.list("Node", None)
         bodies = await _operator_bodies(b, fl, version, nodes)
-        took_floor = await apply_all(api, bodies, b.best_concurrency)
+        timed = [body for body in bodies if not staged or body["kind"] != "DaemonSet"]
+        rest = [body for body in bodies if staged and body["kind"] == "DaemonSet"]
+        measured = await b.noise.measure(f"floor #{n}")
+        took_floor = await apply_all(api, timed, b.best_concurrency)
+        loads.append(measured.done())
+        await apply_all(api, rest, b.best_concurrency)
         floors.append(took_floor)
-        say(f"fleet_bump #{n}: floor {len(bodies)} applies in {took_floor:.2f}s at c={b.best_concurrency}")
+        say(f"{label} #{n}: floor {len(timed)} applies in {took_floor:.2f}s")
 
         await _patch_all(b, fl, {"version": version})
         expected = {k: v for ns in namespaces for k, v in clusters.expected_images(fl.docs[ns]).items()}
@@ -619,41 +724,50 @@ async def fleet_bump(b: Bench, fl: Fleet, resync: float, repeat: int, last_ready
         await asyncio.sleep(2)
         floor_applies_after.append((await op.writes()).applies)
         say(
-            f"fleet_bump #{n}: rolled out in {settled:.1f}s; operator restarted, "
+            f"{label} #{n}: rolled out in {settled:.1f}s; operator restarted, "
             f"{floor_applies_after[-1]:.0f} object applies (0: the floor sent exactly the operator's bodies)"
         )
         # the bump
-        spec = {"version": f"bench-fb{n}"}
+        spec: JSON = {"version": f"bench-fb{tag}{n}"}
+        if staged:
+            spec["upgradeStrategy"] = "Staged"
         changed = {
             k: v
             for ns in namespaces
             for k, v in clusters.changed_images(fl.docs[ns], clusters.with_spec(fl.docs[ns], **spec)).items()
+            if not staged or k[0] != "DaemonSet"
         }
         objects = len(changed)
-        if objects != len(bodies):
-            log.warning("fleet_bump: the bump changes %d workloads, the floor sent %d", objects, len(bodies))
+        if objects != len(timed):
+            log.warning("fleet_bump: the bump changes %d workloads, the floor sent %d", objects, len(timed))
+        measured = await b.noise.measure(f"operator #{n}")
         goal = fl.wl.goal({k: images_are(v) for k, v in changed.items()})
         before = await op.writes()
         started = time.monotonic()
         await _patch_all(b, fl, spec)
         seen = await goal.wait(1800, "fleet carries the new images")
+        loads.append(measured.done())
         seconds.append(seen - started)
         ratios.append(seconds[-1] / took_floor)
         writes.append((await op.writes() - before).total)
         peak = max(peak, _hwm(op.pid))
-        say(f"fleet_bump #{n}: {objects} workloads in {seconds[-1]:.2f}s (x{ratios[-1]:.2f} floor)")
+        say(f"{label} #{n}: {objects} workloads in {seconds[-1]:.2f}s (x{ratios[-1]:.2f} floor)")
         if n < repeat - 1 or last_ready:  # the next run starts from rest; the last need not wait
             back = await fl.ready_goal(namespaces).wait(1800, "fleet Ready again")
             ready.append(back - started)
             peak = max(peak, _hwm(op.pid))
-            say(f"fleet_bump #{n}: Ready again after {ready[-1]:.1f}s")
+            say(f"{label} #{n}: Ready again after {ready[-1]:.1f}s")
     assert b.operator is not None
     return {
-        "what": "patch spec.version of every fleet cluster at once; seconds until every changed workload "
-        "carries the new image (the benchmark's own watch); the floor is the same number of the "
+        "what": "patch spec.version"
+        + (" with upgradeStrategy Staged" if staged else " (AllAtOnce)")
+        + " of every fleet cluster at once; seconds until every changed "
+        + ("Deployment and StatefulSet" if staged else "workload")
+        + " carries the new image (the benchmark's own watch); the floor is the same number of the "
         "operator's own bodies sent by the plain client with the operator stopped",
         "clusters": len(namespaces),
         "product": b.fleet_product,
+        "upgrade_strategy": "Staged" if staged else "AllAtOnce",
         "objects": objects,
         "seconds": stats(seconds, 2),
         "floor_seconds": stats(floors, 2),
@@ -670,6 +784,9 @@ async def fleet_bump(b: Bench, fl: Fleet, resync: float, repeat: int, last_ready
         "operator_applies_after_floor": floor_applies_after,
         "rss_mb": round(b.operator.rss_mb(), 1),
         "rss_peak_mb": round(peak, 1),
+        "rss_peak_note": "VmHWM of the operator started after the floor (a cold start with the fleet in "
+        "place) through its bump",
+        **noise_of(loads),
     }
 
 
