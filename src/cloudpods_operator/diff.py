@@ -115,8 +115,26 @@ def prunable(
     return out
 
 
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+
+
 def covers(live: Any, desired: Any) -> bool:
-    """Every value of ``desired`` holds in ``live``; what the server or others added is ignored."""
+    """Every value of ``desired`` holds in ``live``; what the server or others added is ignored.
+
+    Equal scalars are settled in the loop, without a call each: a cold start compares 8,900 objects.
+    """
+    if type(desired) is dict:
+        if type(live) is not dict:
+            return False
+        for key, value in desired.items():
+            if key not in live:
+                return False
+            there = live[key]
+            if type(value) in _SCALARS and value == there:
+                continue
+            if not covers(there, value):
+                return False
+        return True
     if isinstance(desired, dict):
         return isinstance(live, dict) and all(k in live and covers(live[k], v) for k, v in desired.items())
     if isinstance(desired, list):

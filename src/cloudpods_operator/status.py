@@ -202,6 +202,7 @@ def build(
     database_error: str | None = None,
     keystone: str = KEYSTONE_NOT_MANAGED,
     keystone_error: tuple[str, str] | None = None,
+    checksum: str | None = None,
 ) -> dict[str, Any]:
     """The whole status after one pass; ``previous`` is the status the cluster holds now.
 
@@ -209,7 +210,7 @@ def build(
     with no component left waiting. ``database`` is the provisioning's state (``NotManaged``, ``Ready``,
     ``Unavailable``), ``database_error`` the server's message when it is unavailable; ``keystone`` the
     registration's state (``NotManaged``, ``Waiting``, ``Ready``, ``Unavailable``), ``keystone_error`` its
-    (reason, message).
+    (reason, message); ``checksum``, the cluster's :func:`spec_checksum` when the caller holds it already.
     """
     components = {
         c.name: component_status(c, observed)
@@ -234,7 +235,10 @@ def build(
         and keystone_error is None
         and all(c["phase"] != "Waiting" for c in components.values())
     )
-    status["specChecksum"] = spec_checksum(cluster) if all_applied else previous.get("specChecksum")
+    if all_applied:
+        status["specChecksum"] = checksum or spec_checksum(cluster)
+    else:
+        status["specChecksum"] = previous.get("specChecksum")
     if status["specChecksum"] is None:
         del status["specChecksum"]
     return status
