@@ -22,6 +22,8 @@ import functools
 import json
 import random
 import re
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -894,6 +896,31 @@ def run_plans(
             proc.stderr.close()
         start = index + 1 if index < len(listing) else index
     return results, distinct
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Every file of the corpus planned once, with everything both stages need: stage 1 (tests/unit) checks
+    ``planned``'s verdicts and images, stage 2 (tests/integration) sends ``bodies`` and each accepted
+    file's document to the API server in ``namespace``."""
+
+    cases: list[Case]
+    planned: dict[str, PlanResult]
+    bodies: dict[str, dict[str, Any]]
+    """The distinct planned bodies by hash (``PlanResult.objects`` names them)."""
+    namespace: str
+    """Where the bodies are planned: a fresh name, so stage 2 creates it and finds no other test's objects."""
+    seconds: float
+
+
+def sweep(workdir: Path) -> Sweep:
+    """The whole pass of :func:`run_plans` over :func:`all_cases`, bodies included; the session-scoped
+    ``hostile_sweep`` fixture (tests/conftest.py) runs it once for both stages."""
+    started = time.monotonic()
+    cases = all_cases()
+    namespace = f"hostile-{uuid.uuid4().hex[:8]}"
+    planned, bodies = run_plans(cases, workdir, namespace, bodies=True)
+    return Sweep(cases, planned, bodies, namespace, time.monotonic() - started)
 
 
 def _next_line(fd: int, buffer: bytes, timeout: float, select: Any, os: Any) -> tuple[bytes, bytes, str]:
