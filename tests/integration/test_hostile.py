@@ -62,8 +62,10 @@ class Verdicts:
     """body hash -> None (applied) or the first line of the refusal."""
 
     def refused_objects(self, name: str) -> list[str]:
-        objects = self.planned[name].objects or []
-        out = [
+        result = self.planned[name]
+        objects = result.objects or []
+        out = [f"bodies: {result.bodies_error}"] if result.bodies_error else []
+        out += [
             f"{kind}/{obj}: {digest}" for kind, obj, digest in objects if digest.startswith("unserializable:")
         ]
         out += [f"{kind}/{obj}: {self.dry_run[d]}" for kind, obj, d in objects if self.dry_run.get(d)]
@@ -205,6 +207,8 @@ def test_the_valid_set_passes_every_stage(verdicts: Verdicts) -> None:
 def test_the_sweep_reaches_the_api_server(verdicts: Verdicts) -> None:
     """Not vacuous: the files plan accepts (the valid set and the hostile ones it rightly lets through) and
     every CR were actually sent; with the model as strict as the CRD, most hostile files stop at plan."""
+    lost = [(name, "bodies", str(r.bodies_error)) for name, r in verdicts.planned.items() if r.bodies_error]
+    assert not lost, f"the sweep lost what {len(lost)} files send to the API server:\n" + table(lost)
     accepted = sum(r.accepted for r in verdicts.planned.values())
     assert accepted >= sum(c.valid for c in verdicts.cases) >= 30
     assert len(verdicts.dry_run) >= 100
