@@ -22,6 +22,8 @@ import functools
 import json
 import random
 import re
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -775,6 +777,9 @@ class PlanResult:
     objects: list[list[str]] | None = None
     bad_images: list[str] | None = None
     """``container: image: reason`` for each planned image the container runtime cannot pull."""
+    bodies_error: str | None = None
+    """Why the worker, after its verdict, sent no ``doc`` and ``objects`` (stage 2 fails the file): not
+    plan's contract, so not a ``problem``, and the verdict's deadline does not include that work."""
 
     @property
     def accepted(self) -> bool:
@@ -844,7 +849,9 @@ def run_plans(
     within PER_FILE_SECONDS is a hang (the worker is killed and a new one goes on with the next file).
 
     With ``bodies``: each accepted file's planned objects (as ``[kind, name, hash]``, in namespace
-    ``namespace``) and its OnecloudCluster document, and the distinct bodies by hash.
+    ``namespace``) and its OnecloudCluster document, and the distinct bodies by hash. The worker sends them
+    on a line of their own after the verdict's, with a deadline of their own: the hang deadline is plan's
+    alone, as without bodies.
     """
     import os
     import select
@@ -876,15 +883,20 @@ def run_plans(
                     results[name] = PlanResult(name, hang=True)
                     break
                 if state == "eof":
-                    proc.wait(timeout=30)
-                    tail = proc.stderr.read().decode(errors="replace").strip().splitlines()
-                    results[name] = PlanResult(
-                        name, crash=f"worker exit {proc.returncode}: {(tail or [''])[-1]}"
-                    )
+                    results[name] = PlanResult(name, crash=_worker_exit(proc))
                     break
-                record = json.loads(line)
-                distinct.update(record.pop("new", {}))
-                results[name] = PlanResult(**record)
+                result = results[name] = PlanResult(**json.loads(line))
+                if bodies:
+                    line, buffer, state = _next_line(
+                        proc.stdout.fileno(), buffer, PER_FILE_SECONDS, select, os
+                    )
+                    if state != "ok":  # the verdict stands; the next worker goes on with the next file
+                        lost = f"no bodies within {PER_FILE_SECONDS:g}s" if state == "timeout" else ""
+                        result.bodies_error = lost or _worker_exit(proc)
+                        break
+                    extra = json.loads(line)
+                    distinct.update(extra.pop("new", {}))
+                    result.doc, result.objects = extra["doc"], extra.get("objects")
                 index += 1
         finally:
             if proc.poll() is None:
@@ -894,6 +906,38 @@ def run_plans(
             proc.stderr.close()
         start = index + 1 if index < len(listing) else index
     return results, distinct
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Every file of the corpus planned once, with everything both stages need: stage 1 (tests/unit) checks
+    ``planned``'s verdicts and images, stage 2 (tests/integration) sends ``bodies`` and each accepted
+    file's document to the API server in ``namespace``."""
+
+    cases: list[Case]
+    planned: dict[str, PlanResult]
+    bodies: dict[str, dict[str, Any]]
+    """The distinct planned bodies by hash (``PlanResult.objects`` names them)."""
+    namespace: str
+    """Where the bodies are planned: a fresh name, so stage 2 creates it and finds no other test's objects."""
+    seconds: float
+
+
+def sweep(workdir: Path) -> Sweep:
+    """The whole pass of :func:`run_plans` over :func:`all_cases`, bodies included; the session-scoped
+    ``hostile_sweep`` fixture (tests/conftest.py) runs it once for both stages."""
+    started = time.monotonic()
+    cases = all_cases()
+    namespace = f"hostile-{uuid.uuid4().hex[:8]}"
+    planned, bodies = run_plans(cases, workdir, namespace, bodies=True)
+    return Sweep(cases, planned, bodies, namespace, time.monotonic() - started)
+
+
+def _worker_exit(proc: Any) -> str:
+    """The dead worker's exit status and the last line it wrote to stderr."""
+    proc.wait(timeout=30)
+    tail = proc.stderr.read().decode(errors="replace").strip().splitlines()
+    return f"worker exit {proc.returncode}: {(tail or [''])[-1]}"
 
 
 def _next_line(fd: int, buffer: bytes, timeout: float, select: Any, os: Any) -> tuple[bytes, bytes, str]:
@@ -917,7 +961,8 @@ def _next_line(fd: int, buffer: bytes, timeout: float, select: Any, os: Any) -> 
 
 
 def _worker(todo: Path, namespace: str, bodies: bool) -> None:
-    """Each file through ``cli.main(["plan", ...])``, one JSON line per file on stdout, in order."""
+    """Each file through ``cli.main(["plan", ...])``, one JSON line per file on stdout, in order (with
+    ``bodies``, a second line per file: its document and planned objects)."""
     import contextlib
     import hashlib
     import io
@@ -955,14 +1000,17 @@ def _worker(todo: Path, namespace: str, bodies: bool) -> None:
                 for c in cli.containers(body)
                 if (reason := kubelet_refuses(c["image"])) is not None
             ]
-        if bodies:
-            data = Path(item["path"]).read_bytes()
-            try:
-                docs = [d for d in manifests.load(data) if d.get("kind") == "OnecloudCluster"]
-            except manifests.ManifestError:  # refused as YAML: kubectl would not send it either
-                docs = []
-            record["doc"] = docs[0] if len(docs) == 1 else None
-        if bodies and record.get("code") == 0:
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+        if not bodies:
+            continue
+        data = Path(item["path"]).read_bytes()
+        try:
+            docs = [d for d in manifests.load(data) if d.get("kind") == "OnecloudCluster"]
+        except manifests.ManifestError:  # refused as YAML: kubectl would not send it either
+            docs = []
+        extra: dict[str, Any] = {"doc": docs[0] if len(docs) == 1 else None}
+        if record.get("code") == 0:
             plan_cluster = cli.load_cluster(data, item["path"])
             plan_cluster.metadata.namespace = namespace
             objects, new = [], {}
@@ -977,8 +1025,8 @@ def _worker(todo: Path, namespace: str, bodies: bool) -> None:
                 if digest not in seen and not digest.startswith("unserializable:"):
                     seen.add(digest)
                     new[digest] = obj.body
-            record["objects"], record["new"] = objects, new
-        out.write(json.dumps(record) + "\n")
+            extra["objects"], extra["new"] = objects, new
+        out.write(json.dumps(extra) + "\n")
         out.flush()
 
 

@@ -1,7 +1,8 @@
 """The hostile-input sweep, stage 1: every file of :mod:`hostile_corpus` through ``cloudpods-operator plan``.
 
 Zero hangs (a file without an answer in PER_FILE_SECONDS), zero tracebacks (anything but exit 0, or exit
-2 with one ``error:`` line), and every file of the valid set accepted. The CRD and the API server's
+2 with one ``error:`` line), and every file of the valid set accepted. The files are planned once a session
+(the ``hostile_sweep`` fixture of tests/conftest.py), for stage 2 too. The CRD and the API server's
 verdicts on the same files are stage 2, in tests/integration/test_hostile.py.
 """
 
@@ -9,11 +10,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from hostile_corpus import Case, PlanResult, all_cases, first_line, kubelet_refuses, run_plans, spec_leaves
+from hostile_corpus import Case, PlanResult, Sweep, all_cases, first_line, kubelet_refuses, spec_leaves
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +22,10 @@ def corpus() -> list[Case]:
 
 
 @pytest.fixture(scope="module")
-def planned(corpus: list[Case], tmp_path_factory: pytest.TempPathFactory) -> dict[str, PlanResult]:
-    started = time.monotonic()
-    results, _ = run_plans(corpus, tmp_path_factory.mktemp("hostile"))
-    print(f"\nhostile sweep, plan stage: {len(corpus)} files in {time.monotonic() - started:.1f}s")
-    return results
+def planned(corpus: list[Case], hostile_sweep: Sweep) -> dict[str, PlanResult]:
+    """The session's one pass (tests/conftest.py), over the same files as ``corpus``."""
+    assert [c.name for c in hostile_sweep.cases] == [c.name for c in corpus]
+    return hostile_sweep.planned
 
 
 def table(rows: list[tuple[str, str, str]]) -> str:
