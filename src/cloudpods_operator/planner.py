@@ -8,7 +8,7 @@ decided here too, and a gated component is reported as waiting rather than faile
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -324,18 +324,29 @@ def _renamed(body: dict[str, Any], name: str) -> dict[str, Any]:
     return body
 
 
-def gate_view(observed: Observed) -> Observed:
-    """All that :func:`plan` reads of ``observed``: each workload's images, whether it rolled out and
-    whether any replica is available; node labels, databases and accounts. Not the counters of a rollout in
-    progress, nor the pods' troubles (the status reports those).
+_GATE_SOURCES = frozenset({catalog.IDENTITY, *(dep for c in catalog.COMPONENTS for dep in c.waits_for)})
+"""The components whose workloads some gate reads under ``AllAtOnce`` (a Staged upgrade reads them all)."""
+
+
+def gate_view(cluster: OnecloudCluster, observed: Observed) -> Observed:
+    """All that :func:`plan` reads of ``observed``: the images, whether it rolled out and whether any
+    replica is available of each workload a gate reads (under ``AllAtOnce`` only keystone and the DaemonSets
+    others wait for; a staged upgrade reads every workload); node labels, databases and accounts. Not the
+    counters of a rollout in progress, nor the pods' troubles (the status reports those).
 
     The reconciler plans from this view, so a plan is a function of (cluster, view, secrets) and a pass
-    woken by a rollout step that opens no gate reuses the last one instead of planning again.
+    woken by a rollout step that opens no gate reuses the last one instead of planning again: in a
+    fleet-wide bump every workload's new images and finished rollout each woke a plan of its cluster.
     """
+    kept: Callable[[str], bool] = lambda _name: True  # noqa: E731
+    if cluster.spec.upgrade_strategy == "AllAtOnce":
+        sources = {f"{cluster.metadata.name}-{c}" for c in _GATE_SOURCES}
+        kept = sources.__contains__
     return Observed(
         workloads={
             name: WorkloadState(state.images, available=min(state.available, 1), rolled_out=state.rolled_out)
             for name, state in observed.workloads.items()
+            if kept(name)
         },
         node_labels=observed.node_labels,
         databases=observed.databases,

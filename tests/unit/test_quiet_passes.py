@@ -8,6 +8,7 @@ event of a rolling workload planned and diffed the whole cluster again.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from cloudpods_operator.cache import Cache
 from cloudpods_operator.kinds import JSON
 from cloudpods_operator.observed import Cached, Observed, WorkloadState, slim, workload_state
 
-CLUSTER = cluster({}, uid="u-1", generation=3)
+CLUSTER = cluster({"upgradeStrategy": "AllAtOnce"}, uid="u-1", generation=3)
 STAGED = cluster({"upgradeStrategy": "Staged"}, uid="u-1", generation=3)
 
 
@@ -88,14 +89,16 @@ def test_a_plan_reads_only_its_gate_view(spec: Any, counters: dict[str, int]) ->
     images = {o.name: _images(o.body) for o in first.objects if o.kind in kinds.WORKLOAD_KINDS}
     old = {name: tuple(i.replace(":v", ":old-v") for i in imgs) for name, imgs in images.items()}
     for seen in (_rolling(images, **counters), _rolling(old, **counters)):
-        assert _bodies(planner.plan(spec, seen)) == _bodies(planner.plan(spec, planner.gate_view(seen)))
+        assert _bodies(planner.plan(spec, seen)) == _bodies(planner.plan(spec, planner.gate_view(spec, seen)))
     step = {**counters, "updated": counters["updated"] + 1, "ready": counters["ready"] + 1}
     step["available"] = counters["available"] + (1 if counters["available"] else 0)  # still available or not
-    assert planner.gate_view(_rolling(images, **counters)) == planner.gate_view(_rolling(images, **step))
+    assert planner.gate_view(spec, _rolling(images, **counters)) == planner.gate_view(
+        spec, _rolling(images, **step)
+    )
     opened = {**counters, "available": 1}
     if counters["available"] == 0:  # a first available replica opens the keystone gate: a new view
-        assert planner.gate_view(_rolling(images, **counters)) != planner.gate_view(
-            _rolling(images, **opened)
+        assert planner.gate_view(spec, _rolling(images, **counters)) != planner.gate_view(
+            spec, _rolling(images, **opened)
         )
 
 
@@ -170,3 +173,17 @@ def test_slim_bodies_are_compressed_and_read_back_whole() -> None:
     cached = Cached("a", "1", None, None, "", slim(obj), None)
     assert cached.body()["spec"] == {"x": body}
     assert len(cached.raw) < len(repr(cached.body()))
+
+
+def test_under_all_at_once_only_gate_sources_move_the_view() -> None:
+    """A bump rolls every workload (new images, then rolled out): under AllAtOnce only keystone's and the
+    DaemonSets others wait for change the view, so the rest of the rollout plans nothing again."""
+    images = {o.name: _images(o.body) for o in PLAN.objects if o.kind in kinds.WORKLOAD_KINDS}
+    before = _rolling(images, desired=1, updated=0, ready=0, available=1)
+    region = dataclasses.replace(before.workloads["default-region"], images=("x:2",), rolled_out=True)
+    rolled = dataclasses.replace(before, workloads={**before.workloads, "default-region": region})
+    assert planner.gate_view(CLUSTER, before) == planner.gate_view(CLUSTER, rolled)
+    assert planner.gate_view(STAGED, before) != planner.gate_view(STAGED, rolled)
+    keystone = dataclasses.replace(before.workloads["default-keystone"], rolled_out=True)
+    moved = dataclasses.replace(before, workloads={**before.workloads, "default-keystone": keystone})
+    assert planner.gate_view(CLUSTER, before) != planner.gate_view(CLUSTER, moved)
