@@ -994,7 +994,12 @@ class OnecloudClusterStatus(_Model):
         default=None,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
-    components: dict[str, ComponentStatus] | None = None
+    components: dict[str, ComponentStatus] | None = Field(
+        default=None,
+        # One value for server-side apply: only the operator writes it, and the field-by-field ownership of
+        # ~40 entries x 9 fields made each status write cost the API server ~2.5x (measured, 100 clusters).
+        json_schema_extra={"x-kubernetes-map-type": "atomic"},
+    )
     database: Literal["NotManaged", "Ready", "Unavailable"] | None = Field(
         default=None,
         description="The MySQL provisioning: NotManaged without spec.mysql.host, Ready once every database "
