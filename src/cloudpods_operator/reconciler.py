@@ -516,8 +516,8 @@ class Reconciler:
         if delay is None:
             self._status_yield.pop(key, None)
         elif delay == 0 and self._applies_pending():
-            # Other clusters' applies are queued: they change the clusters, this only reports. A status
-            # write costs the API server ~6 object applies (the CR's schema); it waits, at most STATUS_YIELD.
+            # Other clusters' applies are queued: they change the clusters, this only reports (and a CR
+            # status write costs the API server a few object applies); it waits, at most STATUS_YIELD.
             since = self._status_yield.setdefault(key, now)
             if now - since < STATUS_YIELD:
                 delay = min(YIELD_RETRY, STATUS_YIELD - (now - since))

@@ -152,7 +152,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--apply-concurrency",
         type=_typed(_count, "APPLY_CONCURRENCY"),
-        default=_env("APPLY_CONCURRENCY", "16"),
+        default=_env("APPLY_CONCURRENCY", "32"),
         help="server-side applies in flight at once, all clusters together"
         " (default: %(default)s) [APPLY_CONCURRENCY]",
     )

@@ -196,6 +196,58 @@ async def test_a_watch_that_missed_compacted_history_relists_and_loses_nothing(
             await writer.close()
 
 
+@pytest.fixture(scope="module")
+def no_watchlist_server(kube: conftest.Kube) -> Any:
+    """A second kube-apiserver on the same etcd that refuses streamed lists (WatchList off)."""
+    if kube.cluster is None:
+        pytest.fail("a second API server needs the project's local control plane", pytrace=False)
+    server = kube.cluster.start_apiserver("kube-apiserver-nowatchlist", ["--feature-gates=WatchList=false"])
+    try:
+        yield server
+    finally:
+        kube.cluster.stop_component("kube-apiserver-nowatchlist")
+
+
+@pytest.mark.parametrize("server", ["streamed", "paged"])
+async def test_a_list_is_streamed_where_the_server_can_and_paged_where_it_cannot(
+    kube: conftest.Kube, namespace: str, no_watchlist_server: str, tmp_path: Path, server: str
+) -> None:
+    """A streamed list (the current objects as a watch's first events) needs no list request; a server
+    without it gets the paged list; either way the cache holds every object and the watch goes on."""
+    address = str(api_address(kube.kubeconfig)[0]), int(no_watchlist_server.rsplit(":", 1)[1])
+    config = (
+        kube.kubeconfig
+        if server == "streamed"
+        else kubeconfig_via(kube.kubeconfig, tmp_path / "kc", f"https://{address[0]}:{address[1]}")
+    )
+    client = await Kube.connect(str(config))
+    writer = await Kube.connect(str(kube.kubeconfig))
+    requests: list[str] = []
+    client.counter.on_request = lambda method, status: requests.append(method)
+    cache = Cache(lambda key: None)
+    synced = anyio.Event()
+    spec = watch.WatchSpec(RESOURCES["ConfigMap"], namespace, "watched=yes")
+
+    def cached() -> set[str]:
+        return {k[2] for k in cache.objects if k[0] == "ConfigMap" and k[1] == namespace}
+
+    try:
+        for name in ("a", "b", "c"):
+            await writer.apply(_configmap(namespace, name), field_manager="test")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lambda: watch.run_watch(client, spec, cache, on_synced=synced.set))
+            await synced.wait()
+            assert cached() == {"a", "b", "c"}
+            await writer.apply(_configmap(namespace, "d"), field_manager="test")
+            await eventually(lambda: "d" in cached(), timeout=20)
+            tg.cancel_scope.cancel()
+        lists = requests.count("GET")
+        assert (lists == 0) if server == "streamed" else (lists == 1), requests
+    finally:
+        await client.close()
+        await writer.close()
+
+
 async def test_api_errors_are_typed(kube: conftest.Kube, namespace: str) -> None:
     client = await Kube.connect(str(kube.kubeconfig))
     try:

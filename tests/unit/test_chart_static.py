@@ -314,7 +314,7 @@ def test_deployment(helm: Helm) -> None:
         "WATCH_NAMESPACES": "",
         "LEADER_ELECT": "false",
         "WORKERS": "8",
-        "APPLY_CONCURRENCY": "16",
+        "APPLY_CONCURRENCY": "32",
         "RESYNC_SECONDS": "300",
         "MANAGE_DATABASES": "true",
         "MYSQL_ADDRESS": "",
@@ -330,7 +330,7 @@ def test_deployment(helm: Helm) -> None:
     assert cfg.namespaces == () and not cfg.leader_elect
     assert (cfg.metrics_address, cfg.health_address) == (":8080", ":8081")
     assert (cfg.log_level, cfg.log_format) == ("info", "json")
-    assert (cfg.workers, cfg.apply_concurrency, cfg.resync_seconds) == (8, 16, 300.0)
+    assert (cfg.workers, cfg.apply_concurrency, cfg.resync_seconds) == (8, 32, 300.0)
     assert cfg.identity == "pod-name-from-api"
     # In the cluster: every cluster's own MySQL and keystone (<cluster>-keystone.<namespace>.svc).
     assert (cfg.manage_databases, cfg.mysql_address, cfg.keystone_url) == (True, None, "")

@@ -30,6 +30,7 @@ def _queue_with_one_failure() -> WorkQueue[ClusterKey]:
     ("outcome", "result", "delayed", "retries"),
     [
         (Outcome(created=["Deployment/default-region"]), Result.SUCCESS, 1, 0),
+        (Outcome(status_due=1.5), Result.SUCCESS, 2, 0),  # a deferred status write: one pass scheduled
         (None, Result.SUCCESS, 1, 0),  # the cluster is gone
         (Outcome(spec_error="spec.x: bad"), Result.SPEC_ERROR, 1, 0),  # waits for the next edit
         (Outcome(failures=["Deployment/default-host: 422"]), Result.ERROR, 2, 2),
@@ -41,6 +42,7 @@ def _queue_with_one_failure() -> WorkQueue[ClusterKey]:
     ],
     ids=[
         "success",
+        "status-due",
         "gone",
         "spec-error",
         "apply-failed",
