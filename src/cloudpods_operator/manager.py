@@ -9,11 +9,9 @@ and exits 0. Losing the Lease exits 1 at once: another replica is acting now.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import logging
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -35,21 +33,7 @@ from cloudpods_operator.render import MANAGED_BY
 from cloudpods_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    return trim
-
-
-_MALLOC_TRIM = _malloc_trim()
 SHUTDOWN_GRACE = 8.0
-TRIM_INTERVAL = 30.0
-"""Seconds between two returns of freed heap to the system (:meth:`Operator._idle`)."""
 NODES_WAIT = 10.0
 """Seconds the first passes wait for the Node list (a plan made without it may scale baremetal-agent)."""
 RESULT_LABELS = {
@@ -177,7 +161,6 @@ class Operator:
         """Set once the Node watch has listed (or is forbidden): the plan reads nodes' labels."""
         self.stopping = anyio.Event()
         self.exit_code = 0
-        self._trimmed = 0.0
         """1 once the Lease was lost: another replica is acting now."""
 
     async def worker(self) -> None:
@@ -203,21 +186,6 @@ class Operator:
                 self.metrics.cluster_gone(cluster)
             elif result is Result.SUCCESS:
                 self.metrics.last_success.labels(cluster).set_to_current_time()
-            if self.queue.depth == 0 and self.queue.in_flight == 0:
-                self._idle()
-
-    def _idle(self) -> None:
-        """Nothing queued or running: hand freed heap back to the system, at most every TRIM_INTERVAL.
-
-        A bring-up or a fleet-wide bump parses and plans a lot at once; Python frees the objects, but glibc
-        keeps the pages (100 clusters: 168 MiB resident at rest after a bring-up, ~110 MiB after a restart).
-        """
-        now = time.monotonic()
-        if now - self._trimmed < TRIM_INTERVAL:
-            return
-        self._trimmed = now
-        if _MALLOC_TRIM is not None:
-            _MALLOC_TRIM(0)
 
     async def _pass(self, key: ClusterKey) -> Outcome | BaseException | None:
         """One reconcile; an error is returned (logged), never raised: the worker must live on."""
