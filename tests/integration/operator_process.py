@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -70,8 +71,12 @@ class OperatorProcess:
 
     def start(self, *, wait_ready: bool = True, timeout: float = 60.0) -> OperatorProcess:
         if self.log_path is None:
-            self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"operator-{self.metrics_port}.log"
-        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            # A file of its own: named by the port alone, a port used again (by a later test or an earlier
+            # run) appended to another operator's log, and a test reading it saw that one's lines too.
+            fd, name = tempfile.mkstemp(prefix=f"operator-{self.metrics_port}-", suffix=".log")
+            os.close(fd)
+            self.log_path = Path(name)
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor; a restart appends
             self.proc = subprocess.Popen(
                 self.argv,
                 stdout=log,
