@@ -123,8 +123,8 @@ def covers(live: Any, desired: Any) -> bool:
 
     Equal scalars are settled in the loop, without a call each: a cold start compares 8,900 objects.
     """
-    if type(desired) is dict:
-        if type(live) is not dict:
+    if isinstance(desired, dict):
+        if not isinstance(live, dict):
             return False
         for key, value in desired.items():
             if key not in live:
@@ -135,8 +135,6 @@ def covers(live: Any, desired: Any) -> bool:
             if not covers(there, value):
                 return False
         return True
-    if isinstance(desired, dict):
-        return isinstance(live, dict) and all(k in live and covers(live[k], v) for k, v in desired.items())
     if isinstance(desired, list):
         return isinstance(live, list) and _covers_list(live, desired)
     if desired == live:

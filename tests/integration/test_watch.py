@@ -123,16 +123,21 @@ async def test_a_dropped_watch_resumes_from_the_last_version_seen_without_a_reli
         await writer.close()
 
 
-@pytest.fixture(scope="module")
-def uncached_server(kube: conftest.Kube) -> Any:
-    """A second kube-apiserver on the same etcd without a watch cache: an old resourceVersion is 410."""
+def _second_apiserver(kube: conftest.Kube, name: str, args: list[str]) -> Any:
+    """A second kube-apiserver on the same etcd, with ``args``, for the module; stopped after it."""
     if kube.cluster is None:
         pytest.fail("a second API server needs the project's local control plane", pytrace=False)
-    server = kube.cluster.start_apiserver("kube-apiserver-uncached", ["--watch-cache=false"])
+    server = kube.cluster.start_apiserver(name, args)
     try:
         yield server
     finally:
-        kube.cluster.stop_component("kube-apiserver-uncached")
+        kube.cluster.stop_component(name)
+
+
+@pytest.fixture(scope="module")
+def uncached_server(kube: conftest.Kube) -> Any:
+    """A second kube-apiserver on the same etcd without a watch cache: an old resourceVersion is 410."""
+    yield from _second_apiserver(kube, "kube-apiserver-uncached", ["--watch-cache=false"])
 
 
 async def test_a_watch_that_missed_compacted_history_relists_and_loses_nothing(
@@ -199,13 +204,7 @@ async def test_a_watch_that_missed_compacted_history_relists_and_loses_nothing(
 @pytest.fixture(scope="module")
 def no_watchlist_server(kube: conftest.Kube) -> Any:
     """A second kube-apiserver on the same etcd that refuses streamed lists (WatchList off)."""
-    if kube.cluster is None:
-        pytest.fail("a second API server needs the project's local control plane", pytrace=False)
-    server = kube.cluster.start_apiserver("kube-apiserver-nowatchlist", ["--feature-gates=WatchList=false"])
-    try:
-        yield server
-    finally:
-        kube.cluster.stop_component("kube-apiserver-nowatchlist")
+    yield from _second_apiserver(kube, "kube-apiserver-nowatchlist", ["--feature-gates=WatchList=false"])
 
 
 @pytest.mark.parametrize("server", ["streamed", "paged"])
