@@ -7,6 +7,7 @@ read back from a SelfSubjectReview.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -210,3 +211,24 @@ async def test_proxies_are_honoured(
         finally:
             await client.close()
         assert proxy.tunnels == ([f"{host}:{port}"] if tunnelled else [])
+
+
+async def test_write_connections_outlive_a_quiet_spell(kube: conftest.Kube, tmp_path: Path) -> None:
+    """A burst after 16 s of quiet reuses the last burst's connections (aiohttp's default drops them after
+    15 s, and a version bump then paid 32 TLS handshakes before its applies): the proxy accepts no more."""
+    with proxied(*api_address(kube.kubeconfig)) as proxy:
+        kubeconfig = kubeconfig_via(kube.kubeconfig, tmp_path / "kc", f"https://127.0.0.1:{proxy.port}")
+        client = await Kube.connect(str(kubeconfig))
+        try:
+
+            async def burst() -> None:
+                await asyncio.gather(*(client.request("GET", "/version") for _ in range(8)))
+
+            await burst()
+            opened = proxy.accepted
+            assert opened >= 2, opened
+            await asyncio.sleep(16)  # the quiet spell is what is tested: no condition to wait on instead
+            await burst()
+            assert proxy.accepted == opened, f"{proxy.accepted - opened} connections opened after the quiet"
+        finally:
+            await client.close()
