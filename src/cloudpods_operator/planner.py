@@ -93,6 +93,8 @@ class Plan:
     cluster: OnecloudCluster
     components: tuple[ComponentPlan, ...]
     cluster_objects: tuple[DesiredObject, ...] = ()
+    decisions: Decisions | None = None
+    """What it made of the observed state (:func:`plan` always sets it)."""
 
     @property
     def objects(self) -> tuple[DesiredObject, ...]:
@@ -255,12 +257,11 @@ def _zones(ctx: render.Context, comp: catalog.Component) -> list[str | None]:
 
 
 def _replicas(
-    ctx: render.Context, comp: catalog.Component, placement: _Placement, observed: Observed | None
+    ctx: render.Context, comp: catalog.Component, placement: _Placement, baremetal_nodes: bool | None
 ) -> int | None:
     if comp.kind is catalog.Kind.STATEFULSET:
         return (ctx.spec.etcd.size if ctx.spec.etcd else None) or 1
-    labels = observed.node_labels if observed else None
-    if comp.node_label == catalog.BAREMETAL_LABEL and labels is not None and comp.node_label not in labels:
+    if comp.node_label == catalog.BAREMETAL_LABEL and baremetal_nodes is False:
         return 0
     return render.desired_replicas(placement)
 
@@ -279,7 +280,7 @@ def _objects(
     comp: catalog.Component,
     resolved: list[tuple[catalog.Container, images.ImageRef]],
     inits: list[tuple[catalog.Container, images.ImageRef]],
-    observed: Observed | None,
+    baremetal_nodes: bool | None,
     secrets: Mapping[str, str] | None,
 ) -> tuple[tuple[str, ...], list[DesiredObject]]:
     spec = ctx.spec
@@ -304,7 +305,7 @@ def _objects(
             objects.append(DesiredObject(comp.name, _renamed(render.render_pvc(ctx, comp, own), name), True))
         digest = hashlib.sha256(text.encode()).hexdigest()[:16] if text is not None else None
         template = render.render_pod(ctx, comp, built(resolved), built(inits), placement, name, digest, zone)
-        replicas = _replicas(ctx, comp, placement, observed)
+        replicas = _replicas(ctx, comp, placement, baremetal_nodes)
         workload = render.render_workload(ctx, comp, name, template, placement, replicas=replicas, zone=zone)
         objects.append(DesiredObject(comp.name, workload))
     services = render.render_services(ctx, comp, own)
@@ -354,20 +355,38 @@ def gate_view(cluster: OnecloudCluster, observed: Observed) -> Observed:
     )
 
 
-def plan(
-    cluster: OnecloudCluster, observed: Observed | None = None, secrets: Mapping[str, str] | None = None
-) -> Plan:
-    """Every component of the catalog, each enabled (with its objects), disabled or waiting (with why).
+@dataclass(frozen=True)
+class Decisions:
+    """All that :func:`plan` makes of the observed state: which components wait and why, and whether the
+    nodes carry the baremetal label (unknown: None). Two views with equal decisions plan the same, so the
+    reconciler plans again only when these move: a rollout in progress (keystone's new image, its pods
+    rolling) moves the gate view at every step but opens and closes no gate."""
 
-    ``secrets`` is the data of ``<cluster>-credentials``; without it (offline ``plan``) the configs
-    carry ``<secret:KEY>`` placeholders where the passwords would be."""
+    waiting: tuple[tuple[str, str], ...]
+    baremetal_nodes: bool | None
+
+
+_Resolved = list[tuple[catalog.Container, images.ImageRef]]
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What plan reads of the cluster alone: images resolved, disabled reasons, expected images."""
+
+    ctx: render.Context
+    resolved: dict[str, tuple[_Resolved, _Resolved]]
+    """Each component's (main, init) containers with their images."""
+    reasons: dict[str, str | None]
+    expected: dict[str, tuple[str, ...]]
+    name_of: dict[str, str]
+
+
+def _frame(cluster: OnecloudCluster) -> _Frame:
     ctx = render.Context(cluster, images.edition_of(cluster))
-    resolved = {}
-    for comp in catalog.COMPONENTS:
-        resolved[comp.name] = (
-            _containers(ctx, comp, comp.containers),
-            _containers(ctx, comp, comp.init_containers),
-        )
+    resolved = {
+        comp.name: (_containers(ctx, comp, comp.containers), _containers(ctx, comp, comp.init_containers))
+        for comp in catalog.COMPONENTS
+    }
     reasons = {c.name: disabled_reason(ctx.spec, ctx.edition, c) for c in catalog.COMPONENTS}
     expected = {
         name: tuple(str(ref) for _, ref in (*inits, *mains))
@@ -375,30 +394,63 @@ def plan(
         if reasons[name] is None
     }
     name_of = {c.name: ctx.object_name(c.name) for c in catalog.COMPONENTS}
+    return _Frame(ctx, resolved, reasons, expected, name_of)
+
+
+def _decide(frame: _Frame, observed: Observed | None, secrets: Mapping[str, str] | None) -> Decisions:
+    waiting = []
+    for comp in catalog.COMPONENTS:
+        if frame.reasons[comp.name] is None:
+            why = _waiting_reason(frame.ctx.spec, comp, observed, frame.expected, frame.name_of, secrets)
+            if why is not None:
+                waiting.append((comp.name, why))
+    labels = observed.node_labels if observed is not None else None
+    return Decisions(tuple(waiting), None if labels is None else catalog.BAREMETAL_LABEL in labels)
+
+
+def decisions(
+    cluster: OnecloudCluster, observed: Observed | None, secrets: Mapping[str, str] | None = None
+) -> Decisions:
+    """What :func:`plan` would decide from ``observed`` (~0.4 ms against a plan's 3-10 ms)."""
+    return _decide(_frame(cluster), observed, secrets)
+
+
+def plan(
+    cluster: OnecloudCluster, observed: Observed | None = None, secrets: Mapping[str, str] | None = None
+) -> Plan:
+    """Every component of the catalog, each enabled (with its objects), disabled or waiting (with why).
+
+    ``secrets`` is the data of ``<cluster>-credentials``; without it (offline ``plan``) the configs
+    carry ``<secret:KEY>`` placeholders where the passwords would be. ``observed`` is read only through
+    :class:`Decisions`."""
+    frame = _frame(cluster)
+    decided = _decide(frame, observed, secrets)
+    waiting = dict(decided.waiting)
+    ctx = frame.ctx
     plans = []
     for comp in catalog.COMPONENTS:
-        mains, inits = resolved[comp.name]
+        mains, inits = frame.resolved[comp.name]
         containers = tuple((c.name, ref) for c, ref in (*mains, *inits))
-        reason = reasons[comp.name]
+        reason = frame.reasons[comp.name]
         if reason is not None:
             kept = {"Secret", "ConfigMap", "PersistentVolumeClaim"}
             if not reason.startswith("not part of productVersion"):
                 kept.add("Service")
             plans.append(
                 ComponentPlan(
-                    comp, State.DISABLED, reason, (name_of[comp.name],), containers, (), frozenset(kept)
+                    comp, State.DISABLED, reason, (frame.name_of[comp.name],), containers, (), frozenset(kept)
                 )
             )
             continue
-        names, objects = _objects(ctx, comp, mains, inits, observed, secrets)
-        waiting = _waiting_reason(ctx.spec, comp, observed, expected, name_of, secrets)
-        if waiting is not None:
+        names, objects = _objects(ctx, comp, mains, inits, decided.baremetal_nodes, secrets)
+        why = waiting.get(comp.name)
+        if why is not None:
             plans.append(
-                ComponentPlan(comp, State.WAITING, waiting, names, containers, tuple(objects), _ALL_KINDS)
+                ComponentPlan(comp, State.WAITING, why, names, containers, tuple(objects), _ALL_KINDS)
             )
             continue
         plans.append(ComponentPlan(comp, State.ENABLED, "", names, containers, tuple(objects)))
-    result = Plan(cluster, tuple(plans), _cluster_objects(ctx, plans))
+    result = Plan(cluster, tuple(plans), _cluster_objects(ctx, plans), decided)
     check_node_ports(result)
     return result
 

@@ -252,12 +252,18 @@ class Reconciler:
     def _plan(
         self, key: ClusterKey, cluster: OnecloudCluster, secrets: dict[str, str] | None
     ) -> planner.Plan:
-        """The plan from the cache's gate view; the last one again when nothing it reads has changed."""
+        """The plan from the cache's gate view; the last one again when the view, or what the planner
+        decides from it (:class:`planner.Decisions`), has not changed."""
         view = planner.gate_view(cluster, self._observed(key, cluster))
         memo = self._memos[key]
-        if memo.plan is None or memo.view != view or memo.secrets != secrets or memo.cluster is not cluster:
-            memo.plan = planner.plan(cluster, view, secrets)
-            memo.view, memo.secrets, memo.diff = view, secrets, diff.Memo()
+        if memo.plan is not None and memo.secrets == secrets and memo.cluster is cluster:
+            if memo.view == view:
+                return memo.plan
+            if planner.decisions(cluster, view, secrets) == memo.plan.decisions:
+                memo.view = view  # a rollout step that opens or closes no gate: the same plan
+                return memo.plan
+        memo.plan = planner.plan(cluster, view, secrets)
+        memo.view, memo.secrets, memo.diff = view, secrets, diff.Memo()
         return memo.plan
 
     def _observed(self, key: ClusterKey, cluster: OnecloudCluster) -> Observed:

@@ -187,3 +187,72 @@ def test_under_all_at_once_only_gate_sources_move_the_view() -> None:
     keystone = dataclasses.replace(before.workloads["default-keystone"], rolled_out=True)
     moved = dataclasses.replace(before, workloads={**before.workloads, "default-keystone": keystone})
     assert planner.gate_view(CLUSTER, before) != planner.gate_view(CLUSTER, moved)
+
+
+def _view(
+    keystone: tuple[bool, bool, int], vswitchd: tuple[bool, bool], baremetal: bool, spec: Any = CLUSTER
+) -> Observed:
+    """An observed state of PLAN's workloads: keystone (new images, rolled out, available), the OVS
+    vswitchd DaemonSet host-ovn-controller waits for (new images, rolled out), and the nodes' labels."""
+    images = {o.name: _images(o.body) for o in PLAN.objects if o.kind in kinds.WORKLOAD_KINDS}
+    workloads = {name: WorkloadState(imgs, available=1, rolled_out=True) for name, imgs in images.items()}
+    for name, (new, rolled, available) in (
+        ("default-keystone", keystone),
+        ("default-host-ovs-vswitchd", (*vswitchd, 1)),
+    ):
+        imgs = images[name] if new else tuple(i + "-old" for i in images[name])
+        workloads[name] = WorkloadState(imgs, available=available, rolled_out=rolled)
+    labels = {"onecloud.yunion.io/controller", *(["onecloud.yunion.io/baremetal"] if baremetal else [])}
+    return planner.gate_view(spec, Observed(workloads=workloads, node_labels=frozenset(labels)))
+
+
+def _views(spec: Any) -> list[Observed]:
+    return [
+        _view((new, rolled, available), (vs_new, vs_rolled), baremetal, spec)
+        for new in (False, True)
+        for rolled in (False, True)
+        for available in (0, 1, 2)
+        for vs_new in (False, True)
+        for vs_rolled in (False, True)
+        for baremetal in (False, True)
+    ]
+
+
+@pytest.mark.parametrize(("spec", "classes"), [(CLUSTER, 8), (STAGED, None)], ids=["AllAtOnce", "Staged"])
+def test_views_with_the_same_decisions_plan_the_same(spec: Any, classes: int | None) -> None:
+    """The reconciler reuses a plan while planner.decisions are unchanged, so plan must read nothing else of
+    the observed state: over 96 views, every view plans what the first view of its decisions planned."""
+    first: dict[planner.Decisions, list[tuple[str, str, Any, str]]] = {}
+    for view in _views(spec):
+        plan = planner.plan(spec, view)
+        assert plan.decisions == planner.decisions(spec, view)
+        assert _bodies(plan) == first.setdefault(plan.decisions, _bodies(plan))
+    if classes is not None:  # keystone's gate x the OVS chain's x baremetal nodes
+        assert len(first) == classes, sorted(first, key=str)
+    else:  # a staged upgrade also holds DaemonSets while keystone rolls
+        assert len(first) > 8
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "same"),
+    [
+        # keystone rolls (new image, its pods replaced, one replica available throughout): no gate moves
+        (((False, True, 1), (True, True), True), ((True, False, 1), (True, True), True), True),
+        (((True, False, 1), (True, True), True), ((True, True, 2), (True, True), True), True),
+        # keystone's last replica goes: every component that needs keystone waits
+        (((True, True, 1), (True, True), True), ((True, False, 0), (True, True), True), False),
+        # vswitchd runs an old image: host-ovn-controller waits until it rolls out with the new one
+        (((True, True, 1), (False, True), True), ((True, True, 1), (True, False), True), True),
+        (((True, True, 1), (True, False), True), ((True, True, 1), (True, True), True), False),
+        # a baremetal node appears: baremetal-agent gets its replica
+        (((True, True, 1), (True, True), False), ((True, True, 1), (True, True), True), False),
+    ],
+)
+def test_a_rollout_step_plans_again_only_when_a_gate_moves(
+    before: tuple[Any, Any, bool], after: tuple[Any, Any, bool], same: bool
+) -> None:
+    """Under AllAtOnce a bump's rollout moves keystone's gate view at every step (images, rolled out) but
+    its decisions only when a gate opens or closes: 3-4 plans of each cluster in a fleet bump became 1."""
+    a, b = _view(*before), _view(*after)
+    assert a != b
+    assert (planner.decisions(CLUSTER, a) == planner.decisions(CLUSTER, b)) is same
