@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 
@@ -61,8 +61,7 @@ def _host(host: str) -> str:
 
 def keystone_url(ctx: render.Context) -> str:
     """Where every service logs in: keystone's admin port, as the Service exposes it."""
-    identity = catalog.BY_NAME[catalog.IDENTITY]
-    admin = next(p for s in identity.services for p in s.ports if p.name == "admin")
+    admin = _port_def(catalog.IDENTITY, "admin")
     keystone = ctx.spec.keystone
     scheme = "http" if keystone.disable_tls else "https"
     port = render.service_port(keystone, admin)
@@ -93,10 +92,17 @@ def _secret(key: str, secrets: Mapping[str, str] | None) -> str:
     return secrets[key]
 
 
+@cache
+def _port_def(component: str, port_name: str) -> catalog.ServicePort:
+    """A catalog port by component and name (the catalog never changes: looked up once)."""
+    comp = catalog.BY_NAME[component]
+    return next(p for s in comp.services for p in s.ports if p.name == port_name)
+
+
 def _service_port(ctx: render.Context, ref: str) -> int:
     name, _, port_name = ref.partition(".")
     comp = catalog.BY_NAME[name]
-    port = next(p for s in comp.services for p in s.ports if p.name == port_name)
+    port = _port_def(name, port_name)
     own = lookup(ctx.spec, comp.own_spec_key)
     return render.service_port(own if isinstance(own, BaseModel) else None, port)
 
@@ -145,21 +151,27 @@ def _simple(
 ) -> object:
     """A placeholder without an argument; each computed only when asked (planning asks thousands)."""
     spec = ctx.spec
-    mysql = spec.mysql
-    values: dict[str, Callable[[], object]] = {
-        "cluster": lambda: ctx.name,
-        "namespace": lambda: ctx.namespace,
-        "region": lambda: spec.region or "region0",
-        "zone": lambda: zone or spec.zone or "zone0",
-        "disable_local_vpc": lambda: spec.local_vpc_disabled,
-        "keystone_url": lambda: keystone_url(ctx),
-        "mysql.host": lambda: _host((mysql.host if mysql else None) or "mysql"),
-        "mysql.port": lambda: (mysql.port if mysql else None) or 3306,
-        "lb": lambda: _load_balancer(spec),
-        "sql_connection": lambda: sql_connection(ctx, comp, secrets),
-    }
-    if name in values:
-        return values[name]()
+    match name:
+        case "cluster":
+            return ctx.name
+        case "namespace":
+            return ctx.namespace
+        case "region":
+            return spec.region or "region0"
+        case "zone":
+            return zone or spec.zone or "zone0"
+        case "disable_local_vpc":
+            return spec.local_vpc_disabled
+        case "keystone_url":
+            return keystone_url(ctx)
+        case "mysql.host":
+            return _host((spec.mysql.host if spec.mysql else None) or "mysql")
+        case "mysql.port":
+            return (spec.mysql.port if spec.mysql else None) or 3306
+        case "lb":
+            return _load_balancer(spec)
+        case "sql_connection":
+            return sql_connection(ctx, comp, secrets)
     raise KeyError(f"unknown placeholder ${{{name}}} in the catalog entry of {comp.name}")
 
 
