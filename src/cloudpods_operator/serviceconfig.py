@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 
@@ -142,6 +142,25 @@ def _load_balancer(spec: OnecloudClusterSpec) -> str:
     return _host(spec.load_balancer_endpoint)
 
 
+_Simple = Callable[[render.Context, catalog.Component, "Mapping[str, str] | None", "str | None"], object]
+_SIMPLE: dict[str, _Simple] = {
+    "cluster": lambda ctx, comp, secrets, zone: ctx.name,
+    "namespace": lambda ctx, comp, secrets, zone: ctx.namespace,
+    "region": lambda ctx, comp, secrets, zone: ctx.spec.region or "region0",
+    "zone": lambda ctx, comp, secrets, zone: zone or ctx.spec.zone or "zone0",
+    "disable_local_vpc": lambda ctx, comp, secrets, zone: ctx.spec.local_vpc_disabled,
+    "keystone_url": lambda ctx, comp, secrets, zone: keystone_url(ctx),
+    "mysql.host": lambda ctx, comp, secrets, zone: _host(
+        (ctx.spec.mysql.host if ctx.spec.mysql else None) or "mysql"
+    ),
+    "mysql.port": lambda ctx, comp, secrets, zone: (ctx.spec.mysql.port if ctx.spec.mysql else None) or 3306,
+    "lb": lambda ctx, comp, secrets, zone: _load_balancer(ctx.spec),
+    "sql_connection": lambda ctx, comp, secrets, zone: sql_connection(ctx, comp, secrets),
+}
+"""The placeholders without an argument, each computed only when asked (planning asks thousands): a
+table built once, not ten closures per call."""
+
+
 def _simple(
     ctx: render.Context,
     comp: catalog.Component,
@@ -149,30 +168,10 @@ def _simple(
     secrets: Mapping[str, str] | None,
     zone: str | None,
 ) -> object:
-    """A placeholder without an argument; each computed only when asked (planning asks thousands)."""
-    spec = ctx.spec
-    match name:
-        case "cluster":
-            return ctx.name
-        case "namespace":
-            return ctx.namespace
-        case "region":
-            return spec.region or "region0"
-        case "zone":
-            return zone or spec.zone or "zone0"
-        case "disable_local_vpc":
-            return spec.local_vpc_disabled
-        case "keystone_url":
-            return keystone_url(ctx)
-        case "mysql.host":
-            return _host((spec.mysql.host if spec.mysql else None) or "mysql")
-        case "mysql.port":
-            return (spec.mysql.port if spec.mysql else None) or 3306
-        case "lb":
-            return _load_balancer(spec)
-        case "sql_connection":
-            return sql_connection(ctx, comp, secrets)
-    raise KeyError(f"unknown placeholder ${{{name}}} in the catalog entry of {comp.name}")
+    value = _SIMPLE.get(name)
+    if value is None:
+        raise KeyError(f"unknown placeholder ${{{name}}} in the catalog entry of {comp.name}")
+    return value(ctx, comp, secrets, zone)
 
 
 def fill(

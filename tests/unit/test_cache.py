@@ -13,7 +13,7 @@ from typing import Any, Literal
 import pytest
 
 from cloudpods_operator import kinds, render
-from cloudpods_operator.cache import Cache
+from cloudpods_operator.cache import Cache, Clusters
 from cloudpods_operator.kinds import JSON
 from cloudpods_operator.observed import ClusterKey
 
@@ -117,3 +117,20 @@ async def test_a_status_write_answer_never_hides_a_later_edit(
             await cache.remember(obj)
     assert cache.clusters[CLUSTER]["metadata"]["generation"] == generation
     assert woken == [CLUSTER] * wakes
+
+
+def test_clusters_are_held_as_one_blob_each_and_read_back_whole() -> None:
+    """A CR is kept as orjson bytes (a parsed one left ~700 small survivors per status write); every read
+    is a fresh copy, so a pass that edits what it read changes nothing held."""
+    held = Clusters()
+    cr = _cluster("7", 3)
+    held[("ns", "default")] = cr
+    assert held.version(("ns", "default")) == "7" and held.version(("ns", "other")) is None
+    read = held[("ns", "default")]
+    assert read == cr and read is not cr
+    read["spec"]["version"] = "edited"
+    assert held[("ns", "default")]["spec"] == cr["spec"]
+    assert list(held) == [("ns", "default")] and len(held) == 1 and ("ns", "default") in held
+    assert held.get(("ns", "other")) is None
+    del held[("ns", "default")]
+    assert not held and held.version(("ns", "default")) is None
