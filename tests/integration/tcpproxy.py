@@ -89,6 +89,11 @@ class TcpProxy:
                 await writer.drain()
         writer.transport.abort()
 
+    @property
+    def open_connections(self) -> int:
+        """Client connections forwarded now (each holds two streams: the client's and the upstream's)."""
+        return len(self._writers) // 2
+
     def _call(self, fn: object) -> None:
         async def run() -> None:
             assert callable(fn)

@@ -18,6 +18,7 @@ import yaml
 
 from cloudpods_operator import errors
 from cloudpods_operator.kinds import RESOURCES
+from cloudpods_operator.kube import client as kube_client
 from cloudpods_operator.kube.client import Kube
 from cloudpods_operator.kube.events import Recorder
 from cloudpods_operator.kube.lease import LeaderElector
@@ -213,22 +214,35 @@ async def test_proxies_are_honoured(
         assert proxy.tunnels == ([f"{host}:{port}"] if tunnelled else [])
 
 
-async def test_write_connections_outlive_a_quiet_spell(kube: conftest.Kube, tmp_path: Path) -> None:
-    """A burst after 16 s of quiet reuses the last burst's connections (aiohttp's default drops them after
-    15 s, and a version bump then paid 32 TLS handshakes before its applies): the proxy accepts no more."""
-    with proxied(*api_address(kube.kubeconfig)) as proxy:
-        kubeconfig = kubeconfig_via(kube.kubeconfig, tmp_path / "kc", f"https://127.0.0.1:{proxy.port}")
-        client = await Kube.connect(str(kubeconfig))
+async def test_write_connections_outlive_a_quiet_spell(
+    kube: conftest.Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst after a quiet spell reuses the last burst's connections. The spell lasts until a client
+    with aiohttp's default keep-alive (15 s: a version bump then paid 32 TLS handshakes before its
+    applies) has seen its own idle connections closed; ours are still open and the proxy accepts no more."""
+    host, port = api_address(kube.kubeconfig)
+    with proxied(host, port) as ours, proxied(host, port) as default:
+        clients = []
+        for proxy, name in ((ours, "ours"), (default, "default")):
+            server = f"https://127.0.0.1:{proxy.port}"
+            clients.append(await Kube.connect(str(kubeconfig_via(kube.kubeconfig, tmp_path / name, server))))
+        client, control = clients
         try:
 
-            async def burst() -> None:
-                await asyncio.gather(*(client.request("GET", "/version") for _ in range(8)))
+            async def burst(on: Kube) -> None:
+                await asyncio.gather(*(on.request("GET", "/version") for _ in range(8)))
 
-            await burst()
-            opened = proxy.accepted
+            await burst(client)
+            opened = ours.accepted
             assert opened >= 2, opened
-            await asyncio.sleep(16)  # the quiet spell is what is tested: no condition to wait on instead
-            await burst()
-            assert proxy.accepted == opened, f"{proxy.accepted - opened} connections opened after the quiet"
+            with monkeypatch.context() as patch:  # the control's session is made at its first request
+                patch.setattr(kube_client, "KEEPALIVE", 15.0)  # aiohttp's default keepalive_timeout
+                await burst(control)
+            assert default.open_connections >= 2, default.open_connections
+            await eventually(lambda: default.open_connections == 0, timeout=40, interval=0.5)
+            assert ours.open_connections == opened, "our idle connections were closed"
+            await burst(client)
+            assert ours.accepted == opened, f"{ours.accepted - opened} connections opened after the quiet"
         finally:
-            await client.close()
+            for each in clients:
+                await each.close()
