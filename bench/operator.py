@@ -233,10 +233,11 @@ class Operator:
         """Successful reconciles of every cluster."""
         return total(await self.samples(), "controller_runtime_reconcile_total", result="success")
 
-    async def reconciled(self) -> set[str]:
-        """The clusters ("namespace/name") with a successful reconcile in this process."""
+    async def last_successes(self) -> dict[str, float]:
+        """Each cluster ("namespace/name") with a successful reconcile in this process: the Unix time its
+        last one ended."""
         gauge = "cloudpods_operator_cluster_last_success_timestamp_seconds"
-        return {labels["cluster"] for name, labels, _ in await self.samples() if name == gauge}
+        return {labels["cluster"]: value for name, labels, value in await self.samples() if name == gauge}
 
     def rss_mb(self) -> float:
         return proc_rss_mb(self.pid)
