@@ -9,6 +9,7 @@ At 100 clusters of ~100 objects that is a few MiB, not the ~13 KiB per object of
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 
@@ -17,6 +18,7 @@ import orjson
 from cloudpods_operator import catalog, credentials, kinds, render
 from cloudpods_operator.kinds import JSON
 from cloudpods_operator.observed import (
+    INTENT_ANNOTATION,
     Cached,
     ClusterKey,
     ObjectKey,
@@ -181,7 +183,10 @@ class Cache:
         return self._put(*_entry(obj))
 
     def _put(self, okey: ObjectKey, cached: Cached, decoded: dict[str, str] | None) -> ClusterKey | None:
-        if okey in self.objects:
+        old = self.objects.get(okey)
+        if old is not None:
+            if old.raw == cached.raw:  # a rollout step moves the status, not the slim body: keep one copy
+                cached = dataclasses.replace(cached, raw=old.raw)
             self._forget(okey)
         self.objects[okey] = cached
         owner = cached.owner
@@ -228,6 +233,7 @@ def _entry(obj: JSON) -> Entry:
         component=component,
         raw=slim(obj),
         workload=workload_state(obj),
+        intent=(meta.get("annotations") or {}).get(INTENT_ANNOTATION),
     )
     decoded = None
     if owner is not None and okey[0] == "Secret" and okey[2] == credentials.secret_name(owner[1]):

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 
 from cloudpods_operator import kinds, planner
-from cloudpods_operator.observed import Cached, ObjectKey, secret_digest
+from cloudpods_operator.observed import INTENT_ANNOTATION, Cached, ObjectKey, secret_digest
 
-HASH_ANNOTATION = "onecloud.yunion.io/desired-hash"
+HASH_ANNOTATION = INTENT_ANNOTATION
 _LIST_KEYS = ("name", "mountPath", "containerPort", "uid")
 
 
@@ -63,12 +63,43 @@ class Change:
 
 @dataclass
 class Memo:
-    """What earlier diffs of one plan learnt, so that a pass woken by a workload's rollout progress (its
-    status moved, not its spec) compares nothing again: each object's stamped body, and the live slim body
-    last found to hold it. Valid for one plan only: a new plan starts a new memo."""
+    """What earlier diffs learnt, so that a pass compares nothing it compared before.
+
+    ``clean``: for this plan, the live slim body last found to hold each object (a pass woken by a
+    workload's rollout progress, its status moved and not its spec, reads no body at all). ``held``: the
+    same as (intent hash, slim body), valid for any plan: a new plan (a version bump changes 32 of 106
+    bodies) compares only the objects whose intent or live body moved (:meth:`successor`). ``bodies``: this
+    plan's stamped bodies, made when first needed and dropped between passes (:meth:`rest`)."""
 
     bodies: dict[ObjectKey, dict[str, Any]] = field(default_factory=dict)
     clean: dict[ObjectKey, bytes] = field(default_factory=dict)
+    held: dict[ObjectKey, tuple[str, bytes]] = field(default_factory=dict)
+
+    def hold(self, key: ObjectKey, intent: str, raw: bytes) -> None:
+        """The live slim body ``raw`` holds the body with hash ``intent``, which this plan wants."""
+        self.clean[key] = raw
+        self.held[key] = (intent, raw)
+
+    def successor(self) -> Memo:
+        """The memo a new plan starts from: what held, nothing of this plan's."""
+        return Memo(held=self.held)
+
+    def rest(self) -> None:
+        """Drop the stamped bodies (the plan's bodies as dicts again) once the pass is over."""
+        self.bodies.clear()
+
+
+def intent_of(body: dict[str, Any]) -> str:
+    """The hash :func:`stamped` put on ``body``."""
+    return str(body["metadata"]["annotations"][HASH_ANNOTATION])
+
+
+def _live_intent(current: Cached) -> str | None:
+    if current.intent is not None:
+        return current.intent
+    annotations = current.body()["metadata"].get("annotations") or {}
+    found = annotations.get(HASH_ANNOTATION)
+    return None if found is None else str(found)
 
 
 def changes(
@@ -78,24 +109,22 @@ def changes(
     memo = memo if memo is not None else Memo()
     out = []
     for obj in desired:
+        current = live.get(obj.key)
+        if current is not None and (obj.create_only or memo.clean.get(obj.key) == current.raw):
+            continue  # what was found to hold this plan, unchanged since: not even its body is read
         body = memo.bodies.get(obj.key)
         if body is None:
             body = memo.bodies[obj.key] = stamped(obj.body)
-        current = live.get(obj.key)
         if current is None:
             out.append(Change(obj, body, None, False))
             continue
-        if obj.create_only or memo.clean.get(obj.key) == current.raw:
-            continue
-        current_body = current.body()
-        same_intent = (current_body["metadata"].get("annotations") or {}).get(HASH_ANNOTATION) == body[
-            "metadata"
-        ]["annotations"][HASH_ANNOTATION]
-        holds = covers(current_body, comparable(body))
-        if same_intent and holds:
-            memo.clean[obj.key] = current.raw
+        intent = intent_of(body)
+        if _live_intent(current) != intent:
+            out.append(Change(obj, body, current, drifted=False))  # we changed our mind: no compare needed
+        elif memo.held.get(obj.key) == (intent, current.raw) or covers(current.body(), comparable(body)):
+            memo.hold(obj.key, intent, current.raw)
         else:
-            out.append(Change(obj, body, current, drifted=same_intent and not holds))
+            out.append(Change(obj, body, current, drifted=True))
     return out
 
 

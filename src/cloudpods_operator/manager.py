@@ -18,7 +18,7 @@ import anyio
 from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from cloudpods_operator import kinds, logs, provisioning, registration, settings
+from cloudpods_operator import heap, kinds, logs, provisioning, registration, settings
 from cloudpods_operator.cache import Cache
 from cloudpods_operator.errors import OperatorError
 from cloudpods_operator.kube.client import Kube
@@ -162,6 +162,9 @@ class Operator:
         self.stopping = anyio.Event()
         self.exit_code = 0
         """1 once the Lease was lost: another replica is acting now."""
+        self.heap = heap.QuietTrim(
+            heap.malloc_trim(), lambda: self.queue.depth == 0 and self.queue.in_flight == 0
+        )
 
     async def worker(self) -> None:
         """Takes keys until the queue shuts down; one pass each, settled by :func:`reconciler.settle`."""
@@ -186,6 +189,7 @@ class Operator:
                 self.metrics.cluster_gone(cluster)
             elif result is Result.SUCCESS:
                 self.metrics.last_success.labels(cluster).set_to_current_time()
+            self.heap.worked()
 
     async def _pass(self, key: ClusterKey) -> Outcome | BaseException | None:
         """One reconcile; an error is returned (logged), never raised: the worker must live on."""
@@ -212,15 +216,11 @@ class Operator:
         async with anyio.create_task_group() as tg:
             for _ in range(self.cfg.workers):
                 tg.start_soon(self.worker)
-            resync_scope = anyio.CancelScope()
-
-            async def resync_until_stopped() -> None:
-                with resync_scope:
-                    await self.resync()
-
-            tg.start_soon(resync_until_stopped)
-            await self.stopping.wait()
-            resync_scope.cancel()
+            async with anyio.create_task_group() as background:
+                background.start_soon(self.resync)
+                background.start_soon(self.heap.run)
+                await self.stopping.wait()
+                background.cancel_scope.cancel()
             self.queue.shutdown()
 
 

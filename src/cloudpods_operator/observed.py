@@ -101,6 +101,10 @@ def password_digest(password: str) -> str:
     return hashlib.sha256(password.encode()).hexdigest()[:16]
 
 
+INTENT_ANNOTATION = "onecloud.yunion.io/desired-hash"
+"""The hash of the body our last apply sent, stamped on the object (diff.stamped)."""
+
+
 @dataclass(frozen=True)
 class Cached:
     """One owned object: identity, owner, and its slim body as compressed orjson bytes (parsed only to
@@ -113,6 +117,8 @@ class Cached:
     component: str
     raw: bytes
     workload: WorkloadState | None = None
+    intent: str | None = None
+    """Its :data:`INTENT_ANNOTATION` as the cache read it (None: it has none, or nobody read it)."""
 
     def body(self) -> JSON:
         """The slim body, parsed again (only diffs need it)."""

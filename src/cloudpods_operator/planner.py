@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
 
 from cloudpods_operator import catalog, images, kinds, render, serviceconfig
@@ -35,17 +36,54 @@ class State(StrEnum):
     WAITING = "waiting"
 
 
-@dataclass(frozen=True)
 class DesiredObject:
-    """One object to apply, with the component it belongs to (``create_only``: PVCs, never updated)."""
+    """One object to apply, with the component it belongs to (``create_only``: PVCs, never updated).
+
+    Its body can be held as orjson bytes instead (:meth:`compact`, ~0.2 ms for a whole plan), parsed again
+    on each read: a memoised plan is ~120 kB of bodies as bytes against ~360 kB as dicts, and 100 clusters'
+    plans held through a burst left their small dicts spread over pymalloc arenas that stayed after it
+    (measured: 172 MB at rest after a fleet bump, 127 MB without plans held)."""
+
+    __slots__ = ("_blob", "_body", "component", "create_only", "key")
 
     component: str
-    body: dict[str, Any]
-    create_only: bool = False
+    create_only: bool
+    key: ObjectKey
+    """(kind, namespace, name), read without the body."""
+    _body: dict[str, Any] | None
+    _blob: bytes | None
+
+    def __init__(self, component: str, body: dict[str, Any], create_only: bool = False) -> None:
+        self.component = component
+        self.create_only = create_only
+        self._body, self._blob = body, None
+        self.key = (str(body["kind"]), str(body["metadata"]["namespace"]), str(body["metadata"]["name"]))
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The object to apply (a fresh parse when compact: callers never mutate it anyway)."""
+        if self._body is not None:
+            return self._body
+        assert self._blob is not None
+        parsed: dict[str, Any] = orjson.loads(self._blob)
+        return parsed
+
+    @property
+    def compacted(self) -> bool:
+        return self._body is None
+
+    def compact(self) -> DesiredObject:
+        """The same object with its body held as bytes (itself when it is already)."""
+        if self._body is None:
+            return self
+        held = object.__new__(DesiredObject)
+        held.component, held.create_only, held.key = self.component, self.create_only, self.key
+        held._body, held._blob = None, orjson.dumps(self._body)
+        return held
 
     @property
     def kind(self) -> str:
-        return str(self.body["kind"])
+        return self.key[0]
 
     @property
     def api_version(self) -> str:
@@ -53,15 +91,25 @@ class DesiredObject:
 
     @property
     def name(self) -> str:
-        return str(self.body["metadata"]["name"])
+        return self.key[2]
 
     @property
     def namespace(self) -> str:
-        return str(self.body["metadata"]["namespace"])
+        return self.key[1]
 
-    @property
-    def key(self) -> ObjectKey:
-        return (self.kind, self.namespace, self.name)
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DesiredObject):
+            return NotImplemented
+        return (self.component, self.create_only, self.body) == (
+            other.component,
+            other.create_only,
+            other.body,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking body, as the frozen dataclass was
+
+    def __repr__(self) -> str:
+        return f"DesiredObject({self.component!r}, {self.kind}/{self.name}, create_only={self.create_only})"
 
 
 @dataclass(frozen=True)
@@ -115,6 +163,21 @@ class Plan:
             if c.name == component:
                 return kind in c.retained_kinds
         return False
+
+    def compact(self) -> Plan:
+        """The same plan with every body held as bytes (itself when it is already): how a plan is kept
+        between passes (see :class:`DesiredObject`)."""
+        if all(o.compacted for o in self.cluster_objects) and all(
+            o.compacted for c in self.components for o in c.objects
+        ):
+            return self
+        return replace(
+            self,
+            cluster_objects=tuple(o.compact() for o in self.cluster_objects),
+            components=tuple(
+                replace(c, objects=tuple(o.compact() for o in c.objects)) for c in self.components
+            ),
+        )
 
 
 # ---- gates -----------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from cloudpods_operator.kube.client import Kube
 from cloudpods_operator.kube.events import Recorder, now_rfc3339
 from cloudpods_operator.metrics import Metrics
 from cloudpods_operator.model import OnecloudCluster, describe_validation_error
-from cloudpods_operator.observed import TROUBLE_CAUSES, ClusterKey, Observed
+from cloudpods_operator.observed import TROUBLE_CAUSES, ClusterKey, ObjectKey, Observed
 from cloudpods_operator.outcome import Outcome
 from cloudpods_operator.workqueue import WorkQueue
 
@@ -116,6 +116,12 @@ class _Memo:
     checksum: str | None = None
     """The CR's ``status.spec_checksum`` (1.6 ms to compute: every pass of a rollout wrote it)."""
 
+    def rest(self) -> None:
+        """Between passes: the plan's bodies held as bytes, the diff's stamped copies dropped."""
+        if self.plan is not None:
+            self.plan = self.plan.compact()
+        self.diff.rest()
+
 
 def _source(raw: dict[str, Any]) -> bytes:
     meta = {
@@ -156,6 +162,9 @@ class Reconciler:
         )
         self.clock = time.monotonic
         self._memos: dict[ClusterKey, _Memo] = {}
+        self._held: dict[ClusterKey, dict[ObjectKey, tuple[str, bytes]]] = {}
+        """Per cluster, each object's (intent hash, live slim body) last found to hold: kept at rest too (a
+        version bump from rest compares only what it changes), ~20 kB a cluster (:class:`diff.Memo`)."""
         self._status_written: dict[ClusterKey, float] = {}
         """When this process last wrote each cluster's status (the clock's time)."""
         self._status_due: dict[ClusterKey, float] = {}
@@ -170,7 +179,7 @@ class Reconciler:
         """One pass over one cluster; None when the cluster is gone. API trouble raises."""
         raw = self.cache.clusters.get(key)
         if raw is None:
-            for held in (self._memos, self._status_written, self._status_due, self._status_yield):
+            for held in (self._memos, self._held, self._status_written, self._status_due, self._status_yield):
                 held.pop(key, None)
             if self.provisioner is not None:
                 await self.provisioner.forget(key)
@@ -215,6 +224,8 @@ class Reconciler:
         if not outcome.failed:
             await self.adoption.retire(plan, key, secrets, outcome, logger)
         await self._report(raw, cluster, plan, key, outcome, report, registered)
+        if (memo := self._memos.get(key)) is not None:
+            memo.rest()
         if cluster.spec.keystone.bootstrap_password not in (None, secrets.get(credentials.SYSADMIN_KEY)):
             note = "spec.keystone.bootstrapPassword differs from the credentials Secret, which wins: ignored"
             await self.recorder.emit(raw, "Warning", "BootstrapPasswordIgnored", "Credentials", note)
@@ -246,7 +257,9 @@ class Reconciler:
         memo = self._memos.get(key)
         if memo is None or memo.source != source:
             cluster = OnecloudCluster.model_validate({k: v for k, v in raw.items() if k != "status"})
-            memo = self._memos[key] = _Memo(source, cluster)
+            memo = self._memos[key] = _Memo(
+                source, cluster, diff=diff.Memo(held=self._held.setdefault(key, {}))
+            )
         return memo.cluster
 
     def _plan(
@@ -263,7 +276,7 @@ class Reconciler:
                 memo.view = view  # a rollout step that opens or closes no gate: the same plan
                 return memo.plan
         memo.plan = planner.plan(cluster, view, secrets)
-        memo.view, memo.secrets, memo.diff = view, secrets, diff.Memo()
+        memo.view, memo.secrets, memo.diff = view, secrets, memo.diff.successor()
         return memo.plan
 
     def _observed(self, key: ClusterKey, cluster: OnecloudCluster) -> Observed:
@@ -456,7 +469,7 @@ class Reconciler:
             "resourceVersion"
         ):
             # The apply's answer holds our intent (our fields, forced): the next pass need not compare it.
-            known.clean[obj.key] = stored.raw
+            known.hold(obj.key, diff.intent_of(change.body), stored.raw)
         self.metrics.applies.labels(obj.kind, change.action).inc()
         if change.live is None:
             outcome.created.append(label)

@@ -1,0 +1,70 @@
+"""Hand the C heap's free pages back to the system once the operator has gone quiet after work.
+
+A bring-up or a fleet-wide bump allocates a lot at once: watch events, write answers, plans. Python frees
+those objects, but glibc keeps the freed pages of its heap as long as anything lives above them, and the
+cache's compressed bodies do. Measured on 100 clusters after a bump of all of them: 189 MB resident at
+rest, 131 MB once ``malloc_trim(0)`` ran (a cold start: 103 MB). Trimming costs a walk over the heap's
+free chunks, so it runs once per quiet spell, never during a burst.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import time
+from collections.abc import Callable
+
+import anyio
+
+log = logging.getLogger(__name__)
+
+QUIET_SECONDS = 2.0
+"""How long no pass may have run before the heap is trimmed."""
+
+
+def malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+class QuietTrim:
+    """Trims the heap once, ``quiet`` seconds after the last :meth:`worked`, if ``idle()`` holds then."""
+
+    def __init__(
+        self,
+        trim: Callable[[int], int] | None,
+        idle: Callable[[], bool],
+        quiet: float = QUIET_SECONDS,
+    ) -> None:
+        self.trim = trim
+        self.idle = idle
+        self.quiet = quiet
+        self.trims = 0
+        self._worked = anyio.Event()
+
+    def worked(self) -> None:
+        """A pass ended: the next quiet spell starts now."""
+        self._worked.set()
+
+    async def run(self) -> None:
+        """Until cancelled: after work, wait out ``quiet`` seconds with no more work, then trim (if idle)."""
+        if self.trim is None:
+            return
+        while True:
+            await self._worked.wait()
+            while True:
+                self._worked = anyio.Event()
+                with anyio.move_on_after(self.quiet) as waited:
+                    await self._worked.wait()
+                if waited.cancelled_caught:
+                    break
+            if not self.idle():
+                continue  # a pass is queued or running: it calls worked() when it ends
+            started = time.perf_counter()
+            self.trim(0)
+            self.trims += 1
+            log.debug("heap trimmed in %.1f ms", 1000 * (time.perf_counter() - started))

@@ -1,0 +1,108 @@
+"""heap.QuietTrim: one trim per quiet spell after work, none during a burst, none while a pass is queued.
+
+The quiet time itself is what is under test, so these tests let real time pass (tenths of a second); each
+waits on the trim it expects as a condition, and the absence of a trim is checked over three quiet spells.
+"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from cloudpods_operator import heap
+
+QUIET = 0.1
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.called = anyio.Event()
+
+    def __call__(self, pad: int) -> int:
+        self.calls.append(pad)
+        self.called.set()
+        self.called = anyio.Event()
+        return 1
+
+
+async def _run(trim: heap.QuietTrim, body: object) -> None:
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(trim.run)
+        await body  # type: ignore[misc]
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_no_work_no_trim_then_one_trim_per_quiet_spell() -> None:
+    rec = Recorder()
+    trim = heap.QuietTrim(rec, idle=lambda: True, quiet=QUIET)
+
+    async def body() -> None:
+        await anyio.sleep(3 * QUIET)
+        assert rec.calls == [], "trimmed before any work"
+        trim.worked()
+        with anyio.fail_after(5):
+            await rec.called.wait()
+        assert rec.calls == [0]
+        await anyio.sleep(3 * QUIET)
+        assert rec.calls == [0], "trimmed again without more work"
+        trim.worked()
+        with anyio.fail_after(5):
+            await rec.called.wait()
+        assert rec.calls == [0, 0]
+
+    await _run(trim, body())
+
+
+@pytest.mark.anyio
+async def test_a_burst_defers_the_trim_until_it_ends() -> None:
+    rec = Recorder()
+    trim = heap.QuietTrim(rec, idle=lambda: True, quiet=1.0)
+
+    async def body() -> None:
+        started = anyio.current_time()
+        while anyio.current_time() - started < 2.0:  # passes every 50 ms for 2 s: never 1 s quiet
+            trim.worked()
+            await anyio.sleep(0.05)
+            assert rec.calls == [], "trimmed during a burst"
+        with anyio.fail_after(5):
+            await rec.called.wait()
+        assert anyio.current_time() - started >= 3.0 - 0.05
+        assert trim.trims == 1
+
+    await _run(trim, body())
+
+
+@pytest.mark.anyio
+async def test_no_trim_while_a_pass_is_queued() -> None:
+    rec = Recorder()
+    busy = True
+    trim = heap.QuietTrim(rec, idle=lambda: not busy, quiet=QUIET)
+
+    async def body() -> None:
+        nonlocal busy
+        trim.worked()
+        await anyio.sleep(3 * QUIET)
+        assert rec.calls == [], "trimmed while a pass was queued"
+        busy = False
+        trim.worked()  # that pass ended
+        with anyio.fail_after(5):
+            await rec.called.wait()
+        assert rec.calls == [0]
+
+    await _run(trim, body())
+
+
+@pytest.mark.anyio
+async def test_without_malloc_trim_it_returns_at_once() -> None:
+    trim = heap.QuietTrim(None, idle=lambda: True, quiet=QUIET)
+    with anyio.fail_after(1):
+        await trim.run()
+
+
+def test_glibc_has_malloc_trim() -> None:
+    """This machine's C library is glibc (as the image's): the trim is found, and trimming answers."""
+    found = heap.malloc_trim()
+    assert found is not None
+    assert found(0) in (0, 1)
