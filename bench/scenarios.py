@@ -61,6 +61,8 @@ class Bench:
     floor_runs: list[float] = field(default_factory=list)
     floor_single: list[float] = field(default_factory=list)
     bump_objects: int = 0
+    bump_repeat: int = 3
+    """Runs of version_bump and staged_bump (``--bump-repeat``)."""
     settings: dict[str, dict[str, object]] = field(default_factory=dict)
     operator_args: tuple[str, ...] = ()
     noise: Noise = field(default_factory=Noise)
@@ -384,7 +386,7 @@ async def version_bump(b: Bench, one: Single) -> dict[str, Any]:
     loads: list[RepeatLoad] = []
     objects = 0
     copies = _copies(b)
-    for n in range(b.repeat):
+    for n in range(b.bump_repeat):
         spec = {"version": f"bench-v{n}"}
         changed = clusters.changed_images(one.doc, clusters.with_spec(one.doc, **spec))
         objects = len(changed)
@@ -438,7 +440,7 @@ async def staged_bump(b: Bench, one: Single) -> dict[str, Any]:
     loads: list[RepeatLoad] = []
     objects = hosts_objects = 0
     copies = _copies(b)
-    for n in range(b.repeat):
+    for n in range(b.bump_repeat):
         spec = {"version": f"bench-s{n}", "upgradeStrategy": "Staged"}
         changed = clusters.changed_images(one.doc, clusters.with_spec(one.doc, **spec))
         wave = {k: v for k, v in changed.items() if k[0] != "DaemonSet"}

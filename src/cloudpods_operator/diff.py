@@ -155,6 +155,8 @@ def covers(live: Any, desired: Any) -> bool:
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             return False
+        if live == desired:  # in C, and a size mismatch fails at once: nothing added, no walk
+            return True
         for key, value in desired.items():
             if key not in live:
                 return False
@@ -172,6 +174,8 @@ def covers(live: Any, desired: Any) -> bool:
 
 
 def _covers_list(live: list[Any], desired: list[Any]) -> bool:
+    if live == desired:  # in C: most lists come back as sent (args, env, mounts), no walk needed
+        return True
     key = _merge_key(desired)
     if key is None:
         return len(live) == len(desired) and all(covers(a, b) for a, b in zip(live, desired, strict=True))
