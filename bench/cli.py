@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--bump-repeat",
         type=int,
         default=None,
-        help=f"version_bump and staged_bump runs (default {BUMP_REPEAT}; 1 with --quick): each is a tenth of a "
-        "second against a floor that alone varied 0.08-0.19 s between repeats, so three gave no stable median",
+        help=f"version_bump and staged_bump runs (default {BUMP_REPEAT}; 1 with --quick): each takes a tenth "
+        "of a second against a floor that alone varied 0.08-0.19 s between repeats",
     )
     p.add_argument(
         "--fleet", default=None, help="fleet sizes, comma-separated (default 1,10,100; 1,3 with --quick)"
