@@ -43,7 +43,7 @@ def stamped(body: dict[str, Any]) -> dict[str, Any]:
 
 def applied_by_us(cached: Cached) -> bool:
     """Whether our apply ever wrote this object (it carries our intent hash)."""
-    return HASH_ANNOTATION in (cached.body()["metadata"].get("annotations") or {})
+    return _live_intent(cached) is not None
 
 
 @dataclass(frozen=True)
