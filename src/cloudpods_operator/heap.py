@@ -45,6 +45,8 @@ class QuietTrim:
         self.quiet = quiet
         self.trims = 0
         self._worked = anyio.Event()
+        self.parked = anyio.Event()
+        """Set whenever :meth:`run` waits for work with nothing pending (what tests wait on)."""
 
     def worked(self) -> None:
         """A pass ended: the next quiet spell starts now."""
@@ -55,7 +57,11 @@ class QuietTrim:
         if self.trim is None:
             return
         while True:
+            if not self._worked.is_set():
+                self.parked.set()
             await self._worked.wait()
+            if self.parked.is_set():
+                self.parked = anyio.Event()
             while True:
                 self._worked = anyio.Event()
                 with anyio.move_on_after(self.quiet) as waited:

@@ -1,7 +1,7 @@
 """heap.QuietTrim: one trim per quiet spell after work, none during a burst, none while a pass is queued.
 
 The quiet time itself is what is under test, so these tests let real time pass (tenths of a second); each
-waits on the trim it expects as a condition, and the absence of a trim is checked over three quiet spells.
+waits on the trim it expects, or on the trimmer parked waiting for work, as a condition.
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ class Recorder:
         return 1
 
 
+async def _parked(trim: heap.QuietTrim) -> None:
+    """Until the trimmer waits for work with nothing pending."""
+    with anyio.fail_after(5):
+        await trim.parked.wait()
+
+
 async def _run(trim: heap.QuietTrim, body: object) -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(trim.run)
@@ -39,13 +45,13 @@ async def test_no_work_no_trim_then_one_trim_per_quiet_spell() -> None:
     trim = heap.QuietTrim(rec, idle=lambda: True, quiet=QUIET)
 
     async def body() -> None:
-        await anyio.sleep(3 * QUIET)
+        await _parked(trim)
         assert rec.calls == [], "trimmed before any work"
         trim.worked()
         with anyio.fail_after(5):
             await rec.called.wait()
         assert rec.calls == [0]
-        await anyio.sleep(3 * QUIET)
+        await _parked(trim)
         assert rec.calls == [0], "trimmed again without more work"
         trim.worked()
         with anyio.fail_after(5):
@@ -64,7 +70,7 @@ async def test_a_burst_defers_the_trim_until_it_ends() -> None:
         started = anyio.current_time()
         while anyio.current_time() - started < 2.0:  # passes every 50 ms for 2 s: never 1 s quiet
             trim.worked()
-            await anyio.sleep(0.05)
+            await anyio.sleep(0.05)  # the pace of the passes is what is under test
             assert rec.calls == [], "trimmed during a burst"
         with anyio.fail_after(5):
             await rec.called.wait()
@@ -83,7 +89,7 @@ async def test_no_trim_while_a_pass_is_queued() -> None:
     async def body() -> None:
         nonlocal busy
         trim.worked()
-        await anyio.sleep(3 * QUIET)
+        await _parked(trim)  # the quiet spell ended with a pass queued: back to waiting, untrimmed
         assert rec.calls == [], "trimmed while a pass was queued"
         busy = False
         trim.worked()  # that pass ended
