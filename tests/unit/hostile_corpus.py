@@ -854,9 +854,7 @@ def run_plans(
     alone, as without bodies.
     """
     import os
-    import select
-    import subprocess
-    import sys
+    from concurrent.futures import ThreadPoolExecutor
 
     workdir.mkdir(parents=True, exist_ok=True)
     listing = []
@@ -864,14 +862,53 @@ def run_plans(
         path = workdir / f"{index:05d}.yaml"
         path.write_bytes(case.data)
         listing.append({"name": case.name, "path": str(path)})
+    # One worker per core, each on a contiguous share: the files are independent and plan is CPU-bound
+    # (the threads here only wait on the workers' pipes).
+    shards = max(1, min(os.cpu_count() or 1, len(listing)))
+    size = -(-len(listing) // shards) if listing else 0
+    parts = [listing[i : i + size] for i in range(0, len(listing), size)] if size else []
+    with ThreadPoolExecutor(max_workers=max(1, len(parts))) as pool:
+        answers = list(
+            pool.map(lambda n: _run_shard(parts[n], workdir, f"{n}", namespace, bodies), range(len(parts)))
+        )
+    results: dict[str, PlanResult] = {}
+    distinct: dict[str, dict[str, Any]] = {}
+    for part_results, part_distinct in answers:
+        results.update(part_results)
+        distinct.update(part_distinct)
+    return {item["name"]: results[item["name"]] for item in listing}, distinct
+
+
+def _uncovered_env() -> dict[str, str]:
+    """The environment without coverage's subprocess hooks: under ``make test``'s coverage the worker's
+    ~9,000 plans took 106 s instead of 37 (measured), and what they reach is the planner's validation,
+    which the unit tests measure in-process."""
+    import os
+
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START") and not k.startswith("COV_CORE_")
+    }
+
+
+def _run_shard(
+    listing: list[dict[str, str]], workdir: Path, tag: str, namespace: str, bodies: bool
+) -> tuple[dict[str, PlanResult], dict[str, dict[str, Any]]]:
+    """:func:`run_plans` over one share of the files, in its own worker (a new one after a hang or crash)."""
+    import os
+    import select
+    import subprocess
+    import sys
+
     results: dict[str, PlanResult] = {}
     distinct: dict[str, dict[str, Any]] = {}
     start = 0
     while start < len(listing):
-        todo = workdir / f"todo-{start}.jsonl"
+        todo = workdir / f"todo-{tag}-{start}.jsonl"
         todo.write_text("".join(json.dumps(item) + "\n" for item in listing[start:]))
         argv = [sys.executable, __file__, str(todo), namespace, *(["--bodies"] if bodies else [])]
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_uncovered_env())
         assert proc.stdout is not None and proc.stderr is not None
         buffer = b""
         index = start
