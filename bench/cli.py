@@ -152,6 +152,10 @@ async def meta(api: Api, args: argparse.Namespace, local: localcluster.Cluster |
             "quiet_wait_seconds": _quiet_wait(args),
             "poll_seconds": noise.POLL_SECONDS,
             "loaded_above_other_cores": noise.LOADED_CORES,
+            "settle_idle_cores": noise.IDLE_CORES,
+            "settle_sample_seconds": noise.IDLE_SAMPLE_SECONDS,
+            "settle_samples": noise.IDLE_SAMPLES,
+            "settle_wait_seconds": noise.DEFAULT_IDLE_WAIT,
         },
     }
 

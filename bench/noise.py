@@ -25,6 +25,15 @@ DEFAULT_MAX_LOAD = 1.0
 DEFAULT_QUIET_WAIT = 600.0
 QUICK_QUIET_WAIT = 30.0
 POLL_SECONDS = 3.0
+IDLE_CORES = 0.2
+"""The settle gate: the whole machine (ours included) at most this busy over a sample. The 1-minute load
+average cannot see the control plane still finishing the previous repeat's rollout (old pods deleted,
+ReplicaSets scaled down, events written) for a second or two, and a repeat started inside that tail
+shares the API server with it."""
+IDLE_SAMPLE_SECONDS = 0.25
+IDLE_SAMPLES = 2
+"""Consecutive idle samples that end the settle gate."""
+DEFAULT_IDLE_WAIT = 20.0
 
 
 def loadavg() -> float:
@@ -40,6 +49,13 @@ class Gate:
     """The 1-minute load average when the repeat started (after the wait)."""
     waited_seconds: float
     quiet: bool
+    settle_seconds: float = 0.0
+    """How long the settle gate waited for an idle machine after the load gate."""
+    settled: bool = True
+    """Whether it saw IDLE_SAMPLES idle samples in a row within its wait (recorded, not judged: a
+    background that never idles is the machine's, not the repeat's)."""
+    busy_cores: float = 0.0
+    """The whole machine's busy cores over the settle gate's last sample."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,9 @@ class RepeatLoad:
             "load_at_start": round(self.gate.load_at_start, 2),
             "waited_seconds": round(self.gate.waited_seconds, 1),
             "quiet": self.gate.quiet,
+            "settle_seconds": round(self.gate.settle_seconds, 2),
+            "settled": self.gate.settled,
+            "busy_cores_at_start": round(self.gate.busy_cores, 3),
             "seconds": round(self.seconds, 3),
             "other_cpu_seconds": round(self.other_cpu_seconds, 2),
             "other_cores": round(self.other_cores, 3),
@@ -87,6 +106,8 @@ def summary(loads: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "max_load_at_start": max((r["load_at_start"] for r in runs), default=None),
         "max_other_cores": max((r["other_cores"] for r in runs), default=None),
         "waited_seconds": round(sum(r["waited_seconds"] for r in runs), 1),
+        "settle_seconds": round(sum(r.get("settle_seconds", 0.0) for r in runs), 1),
+        "unsettled": sum(1 for r in runs if not r.get("settled", True)),
     }
 
 
@@ -158,6 +179,9 @@ class Noise:
     """Besides the benchmark's own tree: the control plane's, MariaDB's and Keystone's pids (they are its
     children when it started them, but say so in case one was reparented)."""
     max_load_seen: float = 0.0
+    idle_cores: float = IDLE_CORES
+    idle_wait: float = DEFAULT_IDLE_WAIT
+    idle_sample: float = IDLE_SAMPLE_SECONDS
 
     def roots(self) -> list[int]:
         return [os.getpid(), *self.extra_pids]
@@ -170,7 +194,25 @@ class Noise:
             await asyncio.sleep(min(self.poll, max(0.0, self.quiet_wait - (time.monotonic() - started))))
             load = loadavg()
         self.max_load_seen = max(self.max_load_seen, first, load)
-        return Gate(first, load, time.monotonic() - started, load <= self.max_load)
+        waited = time.monotonic() - started
+        settle, settled, cores = await self.settle()
+        return Gate(first, load, waited, load <= self.max_load, settle, settled, cores)
+
+    async def settle(self) -> tuple[float, bool, float]:
+        """Wait until the machine is idle at a short scale: IDLE_SAMPLES samples in a row with at most
+        ``idle_cores`` busy (every process), for at most ``idle_wait`` s. (seconds, settled, last busy)."""
+        started = time.monotonic()
+        run, cores = 0, 0.0
+        while True:
+            t0, b0 = time.monotonic(), busy_ticks()
+            await asyncio.sleep(self.idle_sample)
+            cores = (busy_ticks() - b0) / CLOCK_TICKS / max(time.monotonic() - t0, 1e-3)
+            run = run + 1 if cores <= self.idle_cores else 0
+            waited = time.monotonic() - started
+            if run >= IDLE_SAMPLES:
+                return waited, True, cores
+            if waited >= self.idle_wait:
+                return waited, False, cores
 
     def window(self) -> Window:
         return Window(self.roots)

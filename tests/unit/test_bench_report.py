@@ -281,3 +281,29 @@ def test_gate(max_load: float, quiet_wait: float, quiet: bool, waits_at_least: f
     gate = asyncio.run(noise.Noise(max_load=max_load, quiet_wait=quiet_wait, poll=0.1).gate())
     assert gate.quiet is quiet
     assert waits_at_least <= gate.waited_seconds < quiet_wait + 1.0
+
+
+async def test_settle_gate_ends_at_consecutive_idle_samples() -> None:
+    """An idle threshold no machine exceeds (every core busy counts at most ``cpu_count`` cores) ends the
+    settle gate after exactly IDLE_SAMPLES samples, settled."""
+    import os
+
+    gate = noise.Noise(idle_cores=float(os.cpu_count() or 1) + 1, idle_sample=0.05)
+    waited, settled, cores = await gate.settle()
+    assert settled is True
+    assert noise.IDLE_SAMPLES * 0.05 <= waited < 5.0
+    assert 0.0 <= cores <= (os.cpu_count() or 1) + 0.5
+
+
+async def test_settle_gate_gives_up_unsettled_and_records_it() -> None:
+    """A machine never idle enough (a negative threshold) ends the gate at its wait, unsettled; the repeat
+    records it, and the summary counts it, without calling the repeat loaded."""
+    gate = noise.Noise(idle_cores=-1.0, idle_wait=0.2, idle_sample=0.05, max_load=1e9)
+    result = await gate.gate()
+    assert result.settled is False
+    assert 0.2 <= result.settle_seconds < 5.0
+    record = RepeatLoad("operator #0", result, 1.0, 0.0)
+    row = record.as_dict()
+    assert row["settled"] is False and row["loaded"] is False
+    assert noise.summary([row])["unsettled"] == 1
+    assert noise.summary([_load(True, 0.0).as_dict()])["unsettled"] == 0
