@@ -10,6 +10,7 @@ free chunks, so it runs once per quiet spell, never during a burst.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -20,6 +21,41 @@ log = logging.getLogger(__name__)
 
 QUIET_SECONDS = 2.0
 """How long no pass may have run before the heap is trimmed."""
+
+
+STARTUP_GC_THRESHOLDS = (50_000, 20, 100)
+"""The cyclic collector's thresholds until the cold start's burst is done: young collections ~70x rarer.
+A cold start of 100 clusters allocates millions of short-lived objects, nearly all freed by reference
+counting; with the defaults (700, 10, 10) it ran ~600 young and 4 full collections over the cache, 0.25 s
+of a 2.4 s start; with these and the import-time objects frozen, 0.07 s (measured, dev fleet)."""
+
+
+class StartupGC:
+    """Fewer collections while the operator starts: :meth:`relax` before the watches list, :meth:`settled`
+    at the first quiet spell after work (:class:`QuietTrim`'s ``on_quiet``): the defaults come back then,
+    the frozen objects stay frozen."""
+
+    def __init__(self) -> None:
+        self.saved: tuple[int, int, int] | None = None
+
+    def relax(self) -> None:
+        """Freeze what exists (modules, classes, settings: never garbage) out of every collection, and
+        raise the thresholds."""
+        if self.saved is None:
+            self.saved = gc.get_threshold()
+            gc.freeze()
+            gc.set_threshold(*STARTUP_GC_THRESHOLDS)
+
+    @property
+    def relaxed(self) -> bool:
+        return self.saved is not None
+
+    def settled(self) -> None:
+        """The start is over: the thresholds saved by :meth:`relax` again (a no-op after the first)."""
+        if self.saved is not None:
+            gc.set_threshold(*self.saved)
+            self.saved = None
+            log.debug("start-up burst drained: collector thresholds back to %s", gc.get_threshold())
 
 
 def malloc_trim() -> Callable[[int], int] | None:
@@ -39,10 +75,13 @@ class QuietTrim:
         trim: Callable[[int], int] | None,
         idle: Callable[[], bool],
         quiet: float = QUIET_SECONDS,
+        on_quiet: Callable[[], None] | None = None,
     ) -> None:
         self.trim = trim
         self.idle = idle
         self.quiet = quiet
+        self.on_quiet = on_quiet
+        """Called at each quiet spell, before the trim (also where the C library has no trim)."""
         self.trims = 0
         self._worked = anyio.Event()
         self.parked = anyio.Event()
@@ -54,7 +93,7 @@ class QuietTrim:
 
     async def run(self) -> None:
         """Until cancelled: after work, wait out ``quiet`` seconds with no more work, then trim (if idle)."""
-        if self.trim is None:
+        if self.trim is None and self.on_quiet is None:
             return
         while True:
             if not self._worked.is_set():
@@ -70,6 +109,10 @@ class QuietTrim:
                     break
             if not self.idle():
                 continue  # a pass is queued or running: it calls worked() when it ends
+            if self.on_quiet is not None:
+                self.on_quiet()
+            if self.trim is None:
+                continue
             started = time.perf_counter()
             self.trim(0)
             self.trims += 1

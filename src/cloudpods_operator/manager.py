@@ -162,8 +162,12 @@ class Operator:
         self.stopping = anyio.Event()
         self.exit_code = 0
         """1 once the Lease was lost: another replica is acting now."""
+        self.startup_gc = heap.StartupGC()
+        """Fewer collections until the first quiet spell after the start's passes."""
         self.heap = heap.QuietTrim(
-            heap.malloc_trim(), lambda: self.queue.depth == 0 and self.queue.in_flight == 0
+            heap.malloc_trim(),
+            lambda: self.queue.depth == 0 and self.queue.in_flight == 0,
+            on_quiet=self.startup_gc.settled,
         )
 
     async def worker(self) -> None:
@@ -181,6 +185,12 @@ class Operator:
                 result = settle(self.queue, key, outcome)
             finally:
                 self.queue.done(key)
+                if (
+                    self.startup_gc.relaxed
+                    and self.health.ready
+                    and not self.queue.depth + self.queue.in_flight
+                ):
+                    self.startup_gc.settled()
                 active.dec()
             seconds = time.perf_counter() - started
             self.metrics.reconciled(RESULT_LABELS[result], seconds, terminal=result is Result.SPEC_ERROR)
@@ -237,6 +247,7 @@ async def run(cfg: settings.Settings) -> int:
     kube.counter.on_latency = metrics.observe_request
     metrics.connected(kube.host, cfg.workers)
     op = Operator(cfg, kube, metrics)
+    op.startup_gc.relax()
     try:
         runner = await serve_http(cfg, op.health, metrics)
     except StartupError:

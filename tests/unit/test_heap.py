@@ -112,3 +112,44 @@ def test_glibc_has_malloc_trim() -> None:
     found = heap.malloc_trim()
     assert found is not None
     assert found(0) in (0, 1)
+
+
+@pytest.mark.anyio
+async def test_the_quiet_spell_calls_on_quiet_also_without_a_trim() -> None:
+    """Where the C library has no malloc_trim the start-up thresholds must still come back."""
+    rec = Recorder()
+
+    def on_quiet() -> None:
+        rec(1)
+
+    trim = heap.QuietTrim(None, idle=lambda: True, quiet=QUIET, on_quiet=on_quiet)
+
+    async def body() -> None:
+        await _parked(trim)
+        assert rec.calls == [], "called before any work"
+        trim.worked()
+        with anyio.fail_after(5):
+            await rec.called.wait()
+        assert rec.calls == [1] and trim.trims == 0
+
+    await _run(trim, body())
+
+
+def test_startup_gc_relaxes_once_and_settles_back_to_what_it_found() -> None:
+    import gc
+
+    before = gc.get_threshold()
+    startup = heap.StartupGC()
+    try:
+        startup.relax()
+        assert startup.relaxed and gc.get_threshold() == heap.STARTUP_GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0, "what existed before the start is frozen out of collections"
+        startup.relax()  # a second relax must not save the relaxed thresholds as the ones to restore
+        startup.settled()
+        assert not startup.relaxed and gc.get_threshold() == before
+        gc.set_threshold(1000, 5, 5)
+        startup.settled()  # after the first, a no-op
+        assert gc.get_threshold() == (1000, 5, 5)
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
