@@ -185,12 +185,6 @@ class Operator:
                 result = settle(self.queue, key, outcome)
             finally:
                 self.queue.done(key)
-                if (
-                    self.startup_gc.relaxed
-                    and self.health.ready
-                    and not self.queue.depth + self.queue.in_flight
-                ):
-                    self.startup_gc.settled()
                 active.dec()
             seconds = time.perf_counter() - started
             self.metrics.reconciled(RESULT_LABELS[result], seconds, terminal=result is Result.SPEC_ERROR)
