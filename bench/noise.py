@@ -106,8 +106,8 @@ def summary(loads: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "max_load_at_start": max((r["load_at_start"] for r in runs), default=None),
         "max_other_cores": max((r["other_cores"] for r in runs), default=None),
         "waited_seconds": round(sum(r["waited_seconds"] for r in runs), 1),
-        "settle_seconds": round(sum(r.get("settle_seconds", 0.0) for r in runs), 1),
-        "unsettled": sum(1 for r in runs if not r.get("settled", True)),
+        "settle_seconds": round(sum(r["settle_seconds"] for r in runs), 1),
+        "unsettled": sum(1 for r in runs if not r["settled"]),
     }
 
 

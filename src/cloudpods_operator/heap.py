@@ -37,6 +37,7 @@ class StartupGC:
 
     def __init__(self) -> None:
         self.saved: tuple[int, int, int] | None = None
+        """The thresholds :meth:`relax` found, until :meth:`settled` puts them back."""
 
     def relax(self) -> None:
         """Freeze what exists (modules, classes, settings: never garbage) out of every collection, and
@@ -45,10 +46,6 @@ class StartupGC:
             self.saved = gc.get_threshold()
             gc.freeze()
             gc.set_threshold(*STARTUP_GC_THRESHOLDS)
-
-    @property
-    def relaxed(self) -> bool:
-        return self.saved is not None
 
     def settled(self) -> None:
         """The start is over: the thresholds saved by :meth:`relax` again (a no-op after the first)."""

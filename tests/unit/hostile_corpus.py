@@ -845,8 +845,9 @@ def first_line(text: str, limit: int = 160) -> str:
 def run_plans(
     cases: list[Case], workdir: Path, namespace: str = "default", *, bodies: bool = False
 ) -> tuple[dict[str, PlanResult], dict[str, dict[str, Any]]]:
-    """``plan -f FILE -o json -n NAMESPACE`` in-process in a worker, for every case; a file with no answer
-    within PER_FILE_SECONDS is a hang (the worker is killed and a new one goes on with the next file).
+    """``plan -f FILE -o json -n NAMESPACE`` in-process in worker processes (one per core, each on a
+    contiguous share), for every case; a file with no answer within PER_FILE_SECONDS is a hang (that
+    worker is killed and a new one goes on with its next file).
 
     With ``bodies``: each accepted file's planned objects (as ``[kind, name, hash]``, in namespace
     ``namespace``) and its OnecloudCluster document, and the distinct bodies by hash. The worker sends them
@@ -864,9 +865,8 @@ def run_plans(
         listing.append({"name": case.name, "path": str(path)})
     # One worker per core, each on a contiguous share: the files are independent and plan is CPU-bound
     # (the threads here only wait on the workers' pipes).
-    shards = max(1, min(os.cpu_count() or 1, len(listing)))
-    size = -(-len(listing) // shards) if listing else 0
-    parts = [listing[i : i + size] for i in range(0, len(listing), size)] if size else []
+    size = max(1, -(-len(listing) // (os.cpu_count() or 1)))
+    parts = [listing[i : i + size] for i in range(0, len(listing), size)]
     with ThreadPoolExecutor(max_workers=max(1, len(parts))) as pool:
         answers = list(
             pool.map(lambda n: _run_shard(parts[n], workdir, f"{n}", namespace, bodies), range(len(parts)))

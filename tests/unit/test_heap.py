@@ -32,6 +32,20 @@ async def _parked(trim: heap.QuietTrim) -> None:
         await trim.parked.wait()
 
 
+async def _called(rec: Recorder) -> None:
+    """Until the recorder's next call."""
+    with anyio.fail_after(5):
+        await rec.called.wait()
+
+
+async def _first_work(trim: heap.QuietTrim, rec: Recorder) -> None:
+    """Nothing is called before any work; then one pass, and its quiet spell's call."""
+    await _parked(trim)
+    assert rec.calls == [], "called before any work"
+    trim.worked()
+    await _called(rec)
+
+
 async def _run(trim: heap.QuietTrim, body: object) -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(trim.run)
@@ -45,17 +59,12 @@ async def test_no_work_no_trim_then_one_trim_per_quiet_spell() -> None:
     trim = heap.QuietTrim(rec, idle=lambda: True, quiet=QUIET)
 
     async def body() -> None:
-        await _parked(trim)
-        assert rec.calls == [], "trimmed before any work"
-        trim.worked()
-        with anyio.fail_after(5):
-            await rec.called.wait()
+        await _first_work(trim, rec)
         assert rec.calls == [0]
         await _parked(trim)
         assert rec.calls == [0], "trimmed again without more work"
         trim.worked()
-        with anyio.fail_after(5):
-            await rec.called.wait()
+        await _called(rec)
         assert rec.calls == [0, 0]
 
     await _run(trim, body())
@@ -72,8 +81,7 @@ async def test_a_burst_defers_the_trim_until_it_ends() -> None:
             trim.worked()
             await anyio.sleep(0.05)  # the pace of the passes is what is under test
             assert rec.calls == [], "trimmed during a burst"
-        with anyio.fail_after(5):
-            await rec.called.wait()
+        await _called(rec)
         assert anyio.current_time() - started >= 3.0 - 0.05
         assert trim.trims == 1
 
@@ -93,8 +101,7 @@ async def test_no_trim_while_a_pass_is_queued() -> None:
         assert rec.calls == [], "trimmed while a pass was queued"
         busy = False
         trim.worked()  # that pass ended
-        with anyio.fail_after(5):
-            await rec.called.wait()
+        await _called(rec)
         assert rec.calls == [0]
 
     await _run(trim, body())
@@ -125,11 +132,7 @@ async def test_the_quiet_spell_calls_on_quiet_also_without_a_trim() -> None:
     trim = heap.QuietTrim(None, idle=lambda: True, quiet=QUIET, on_quiet=on_quiet)
 
     async def body() -> None:
-        await _parked(trim)
-        assert rec.calls == [], "called before any work"
-        trim.worked()
-        with anyio.fail_after(5):
-            await rec.called.wait()
+        await _first_work(trim, rec)
         assert rec.calls == [1] and trim.trims == 0
 
     await _run(trim, body())
@@ -142,11 +145,11 @@ def test_startup_gc_relaxes_once_and_settles_back_to_what_it_found() -> None:
     startup = heap.StartupGC()
     try:
         startup.relax()
-        assert startup.relaxed and gc.get_threshold() == heap.STARTUP_GC_THRESHOLDS
+        assert startup.saved == before and gc.get_threshold() == heap.STARTUP_GC_THRESHOLDS
         assert gc.get_freeze_count() > 0, "what existed before the start is frozen out of collections"
         startup.relax()  # a second relax must not save the relaxed thresholds as the ones to restore
         startup.settled()
-        assert not startup.relaxed and gc.get_threshold() == before
+        assert startup.saved is None and gc.get_threshold() == before
         gc.set_threshold(1000, 5, 5)
         startup.settled()  # after the first, a no-op
         assert gc.get_threshold() == (1000, 5, 5)
