@@ -104,11 +104,6 @@ def test_api_server_down_for_20s_mid_rollout(own: tuple[Kube, Cloud]) -> None:
     assert "Traceback" not in cloud.operator.logs()
 
 
-def _procs_tail(kube: Kube, component: str) -> str:
-    assert kube.cluster is not None
-    return (kube.cluster.logs_dir / f"{component}.log").read_text(errors="replace")[-3000:]
-
-
 def _log_tail(kube: Kube, component: str) -> str:
     assert kube.cluster is not None
     return (kube.cluster.logs_dir / f"{component}.log").read_text(errors="replace")[-3000:]
