@@ -183,6 +183,8 @@ class Operator:
             try:
                 outcome = await self._pass(key)
                 result = settle(self.queue, key, outcome)
+                for waiting in self.reconciler.release_yielded():  # this pass drained the applies
+                    self.queue.add(waiting)
             finally:
                 self.queue.done(key)
                 active.dec()

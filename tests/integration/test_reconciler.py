@@ -34,7 +34,7 @@ from cloudpods_operator.metrics import Metrics
 from cloudpods_operator.model import OnecloudCluster
 from cloudpods_operator.observed import ClusterKey
 from cloudpods_operator.outcome import Outcome
-from cloudpods_operator.reconciler import Reconciler, Result, settle
+from cloudpods_operator.reconciler import STATUS_YIELD, Reconciler, Result, settle
 from cloudpods_operator.render import CONFIG_HASH_ANNOTATION, MANAGED_BY
 from cloudpods_operator.workqueue import WorkQueue
 
@@ -269,6 +269,32 @@ async def test_a_spec_that_cannot_be_planned_is_an_outcome_and_touches_nothing(h
     second = await harness.reconcile()
     assert not second.status_written  # nothing changed: no status write, and the Event is not repeated
     assert len([e for e in await harness.events() if e["type"] == "Warning"]) == 1
+
+
+async def test_a_due_status_write_waits_for_other_clusters_applies_to_drain(harness: Harness) -> None:
+    """A fleet-wide bump queues ~25 s of applies, and a status write costs the API server ~5 of them: a
+    cluster's due status write waits until no apply is queued (the worker asks release_yielded after every
+    pass), at most STATUS_YIELD, when the pass scheduled for then writes regardless."""
+    await harness.apply_cluster()
+    assert (await harness.reconcile()).status_written
+    other = object()  # another cluster's apply, in flight on the shared limiter
+    await harness.reconciler.limiter.acquire_on_behalf_of(other)
+    try:
+        await harness.patch_spec({"version": "v3.11.99"})
+        bumped = await harness.reconcile()
+        assert bumped.updated and not bumped.status_written
+        assert bumped.status_due is not None and STATUS_YIELD / 2 < bumped.status_due <= STATUS_YIELD
+        assert harness.reconciler.release_yielded() == set()  # still queued
+        again = await harness.reconcile()  # a pass meanwhile (a rollout's event) yields too
+        assert not again.status_written
+    finally:
+        harness.reconciler.limiter.release_on_behalf_of(other)
+    assert harness.reconciler.release_yielded() == {harness.key}
+    assert harness.reconciler.release_yielded() == set()
+    written = await harness.reconcile()
+    assert written.status_written
+    live = await harness.get(kinds.CLUSTER_KIND, "default")
+    assert live["status"]["observedGeneration"] == live["metadata"]["generation"]
 
 
 def _foreign(desired: planner.DesiredObject, namespace: str, **spec: Any) -> JSON:
