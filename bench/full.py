@@ -121,7 +121,8 @@ async def full_cluster(b: Bench, resync: float) -> dict[str, Any]:
         spec = {"version": "bench-full1"}
         changed = clusters.changed_images(doc, clusters.with_spec(doc, **spec))
         measured = await b.noise.measure("version bump")
-        took, back, writes = await _patch_and_time(b, one, spec, changed, 300)
+        bumped = await _patch_and_time(b, one, spec, changed, 300)
+        took, back, writes = bumped.seen, bumped.ready, bumped.writes
         loads.append(measured.done())
         say(
             f"full_cluster: bump of {len(changed)} workloads in {took:.2f}s, Ready in {back:.1f}s, "

@@ -94,6 +94,9 @@ def rows_of(result: dict[str, Any]) -> list[Row]:
             f"<= {BUMP_RATIO_MAX}",
             judge(loaded, _max(ratio), BUMP_RATIO_MAX),
         )
+        if "cr_event_seconds" in sc:
+            add(name, "CR's new generation delivered [s]", sc["cr_event_seconds"])
+            add(name, "ratio to floor from that event (reported)", sc["ratio_to_floor_after_cr_event"])
         if name == "staged_bump":
             hosts = sc.get("daemonsets_start_seconds")
             add(name, f"first of {sc['daemonsets']} DaemonSets starts [s]", hosts)

@@ -74,6 +74,15 @@ def ready_at(generation: int) -> Check:
     return check
 
 
+def generation_at(generation: int) -> Check:
+    """The CR's write of ``generation`` delivered: what the operator's watch can first react to."""
+
+    def check(view: Any) -> bool:
+        return isinstance(view, ClusterView) and view.generation >= generation
+
+    return check
+
+
 def images_are(expected: tuple[str, ...]) -> Check:
     def check(view: Any) -> bool:
         return isinstance(view, WorkloadView) and view.images == expected

@@ -109,6 +109,18 @@ def test_bump_targets(
         assert got["  of which status"] == status_verdict
 
 
+def test_the_ratio_from_the_crs_event_is_reported_beside_the_target_never_judged() -> None:
+    """The floor has no CR write to wait for; the time from the CR's delivered event on is shown, not judged:
+    the targets stay on the whole window."""
+    sc = _bump([1.3, 1.4, 1.5], False)
+    sc["cr_event_seconds"] = report.stats([0.02, 0.03, 0.04])
+    sc["ratio_to_floor_after_cr_event"] = report.stats([0.9, 1.0, 1.1], 2)
+    rows = {r[1]: r for r in report.rows_of({"version_bump": sc}) if r[0] == "version_bump"}
+    reported = rows["ratio to floor from that event (reported)"]
+    assert (reported[5], reported[6]) == ("", "") and rows["CR's new generation delivered [s]"][5] == ""
+    assert _verdicts({"version_bump": sc}, "version_bump")["ratio to floor, median"] == "MISSED x1.27"
+
+
 def _fleet(cold_seconds: float, rss: float, cold_peak: float, loaded: bool = False) -> dict[str, Any]:
     entry = {
         "bring_up_seconds": 200.0,
