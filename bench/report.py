@@ -97,6 +97,8 @@ def rows_of(result: dict[str, Any]) -> list[Row]:
         if "cr_event_seconds" in sc:
             add(name, "CR's new generation delivered [s]", sc["cr_event_seconds"])
             add(name, "ratio to floor from that event (reported)", sc["ratio_to_floor_after_cr_event"])
+        if "floor_to_previous_floor" in sc:
+            add(name, "floor / previous repeat's floor (reported)", sc["floor_to_previous_floor"])
         if name == "staged_bump":
             hosts = sc.get("daemonsets_start_seconds")
             add(name, f"first of {sc['daemonsets']} DaemonSets starts [s]", hosts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -438,7 +439,7 @@ async def version_bump(b: Bench, one: Single) -> dict[str, Any]:
         "floor_answered_seconds": stats(answered),
         "floor_concurrency": b.best_concurrency,
         "ratio_to_floor": stats(ratios, 2),
-        **_cr_event_figures(cr_events, after_cr),
+        **_reported_figures(cr_events, after_cr, floors),
         "ready_seconds": stats(ready, 2),
         "writes": stats([w.total for w in writes], 0),
         "status_writes": stats([w.status for w in writes], 0),
@@ -449,12 +450,15 @@ async def version_bump(b: Bench, one: Single) -> dict[str, Any]:
     }
 
 
-def _cr_event_figures(cr_events: list[float], after_cr: list[float]) -> dict[str, Any]:
-    """Reported beside the target: when the CR's new generation was delivered, and the ratio to the floor
-    of the time from then on (the floor has no CR write to wait for)."""
+def _reported_figures(cr_events: list[float], after_cr: list[float], floors: list[float]) -> dict[str, Any]:
+    """Reported beside the target, not judged: when the CR's new generation was delivered, and the ratio to
+    the floor of the time from then on (the floor has no CR write to wait for); and each repeat's floor
+    over the previous repeat's, the same client sending the same bodies: how far apart two adjacent
+    measurements of one thing fall here, the resolution of a ratio between adjacent repeats."""
     return {
         "cr_event_seconds": stats(cr_events),
         "ratio_to_floor_after_cr_event": stats(after_cr, 2),
+        "floor_to_previous_floor": stats([b / a for a, b in itertools.pairwise(floors)], 2),
     }
 
 
@@ -519,7 +523,7 @@ async def staged_bump(b: Bench, one: Single) -> dict[str, Any]:
         "daemonsets_start_seconds": stats(start_hosts, 2),
         "ready_seconds": stats(ready, 2),
         "ratio_to_floor": stats(ratios, 2),
-        **_cr_event_figures(cr_events, after_cr),
+        **_reported_figures(cr_events, after_cr, floors),
         **noise_of(loads),
     }
 

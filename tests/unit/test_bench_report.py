@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bench import noise, report
+from bench import noise, report, scenarios
 from bench.noise import Gate, RepeatLoad
 
 
@@ -109,15 +109,17 @@ def test_bump_targets(
         assert got["  of which status"] == status_verdict
 
 
-def test_the_ratio_from_the_crs_event_is_reported_beside_the_target_never_judged() -> None:
+def test_the_ratio_from_the_crs_event_and_the_floors_own_spread_are_reported_never_judged() -> None:
     """The floor has no CR write to wait for; the time from the CR's delivered event on is shown, not judged:
-    the targets stay on the whole window."""
+    the targets stay on the whole window. So is each floor over the previous repeat's (adjacent pairs)."""
     sc = _bump([1.3, 1.4, 1.5], False)
-    sc["cr_event_seconds"] = report.stats([0.02, 0.03, 0.04])
-    sc["ratio_to_floor_after_cr_event"] = report.stats([0.9, 1.0, 1.1], 2)
+    sc.update(scenarios._reported_figures([0.02, 0.03, 0.04], [0.9, 1.0, 1.1], [0.1, 0.2, 0.1, 0.125]))
+    assert sc["floor_to_previous_floor"]["runs"] == [2.0, 0.5, 1.25]
     rows = {r[1]: r for r in report.rows_of({"version_bump": sc}) if r[0] == "version_bump"}
     reported = rows["ratio to floor from that event (reported)"]
     assert (reported[5], reported[6]) == ("", "") and rows["CR's new generation delivered [s]"][5] == ""
+    spread = rows["floor / previous repeat's floor (reported)"]
+    assert spread[2:7] == (0.5, 1.25, 2.0, "", "")
     assert _verdicts({"version_bump": sc}, "version_bump")["ratio to floor, median"] == "MISSED x1.27"
 
 
