@@ -8,6 +8,7 @@ import dataclasses
 import datetime
 import os
 import platform
+import py_compile
 import signal
 import subprocess
 import sys
@@ -160,6 +161,17 @@ async def meta(api: Api, args: argparse.Namespace, local: localcluster.Cluster |
     }
 
 
+def compile_ahead(package: Path = REPO / "src" / "cloudpods_operator") -> int:
+    """Compile the operator's modules to bytecode, as the image's ``pip install`` does (Dockerfile): the
+    benchmark runs it from the editable checkout, where a ``PYTHONDONTWRITEBYTECODE`` environment (set on
+    this machine, as in the image) would compile every module at every start, a cost the image never
+    pays (~0.08 s of each start here). The number of modules compiled."""
+    modules = sorted(package.rglob("*.py"))
+    for path in modules:
+        py_compile.compile(str(path), doraise=True)
+    return len(modules)
+
+
 def _quiet_wait(args: argparse.Namespace) -> float:
     if args.quiet_wait is not None:
         return float(args.quiet_wait)
@@ -200,6 +212,7 @@ async def run(args: argparse.Namespace) -> int:
     if quick:
         b.concurrencies = (1, 8, 32)
     result: dict[str, Any] = {"meta": await meta(api, args, local)}
+    result["meta"]["operator_bytecode"] = f"{compile_ahead()} modules compiled ahead, as in the image"
     errors: list[str] = []
     windows: dict[str, dict[str, float]] = {}
 
