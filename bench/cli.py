@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import dataclasses
 import datetime
 import os
 import platform
-import py_compile
 import signal
 import subprocess
 import sys
@@ -165,11 +165,10 @@ def compile_ahead(package: Path = REPO / "src" / "cloudpods_operator") -> int:
     """Compile the operator's modules to bytecode, as the image's ``pip install`` does (Dockerfile): the
     benchmark runs it from the editable checkout, where a ``PYTHONDONTWRITEBYTECODE`` environment (set on
     this machine, as in the image) would compile every module at every start, a cost the image never
-    pays (~0.08 s of each start here). The number of modules compiled."""
-    modules = sorted(package.rglob("*.py"))
-    for path in modules:
-        py_compile.compile(str(path), doraise=True)
-    return len(modules)
+    pays (~0.08 s of each start here). ``compileall``, as pip uses; the number of modules."""
+    if not compileall.compile_dir(str(package), quiet=1):
+        raise RuntimeError(f"compileall could not compile {package}")
+    return sum(1 for _ in package.rglob("*.py"))
 
 
 def _quiet_wait(args: argparse.Namespace) -> float:
